@@ -1,0 +1,413 @@
+"""The billing rules: apply one validated event to one tenant's state.
+
+Every function here is pure apart from mutating the ``TenantState`` it is
+given: no I/O, no clock reads (the wall clock is an argument), no Faust. The
+order of work follows SPEC 6.7: checks and duplicates, tenant clock and
+expiry, the event itself, zero balance and blocking, then auto-recharge.
+"""
+
+from __future__ import annotations
+
+from rater.core import outputs as out
+from rater.core.clock import DAY, HOUR, MINUTE, add_months, format_time, month_of
+from rater.core.errors import (
+    AUTO_RECHARGE_NOT_ALLOWED_FOR_NCE,
+    CURRENCY_MISMATCH,
+    FUTURE_TIME,
+    NO_TARIFF,
+    PURCHASE_NOT_ALLOWED_FOR_NCE,
+    TOO_LATE,
+    UNKNOWN_ACCOUNT,
+    UNKNOWN_TOPUP_REQUEST,
+    Rejected,
+)
+from rater.core.messages import AccountEvent, Cdr
+from rater.core.outputs import Output
+from rater.core.rating import amount_micros, billed_seconds, pool_for
+from rater.core.state import ID_WINDOW, Lot, TenantState
+from rater.core.tariffs import TariffIndex
+
+FUTURE_TOLERANCE = 5 * MINUTE
+EXPIRING_NOTICE = 30 * DAY
+BACKOFF = 24 * HOUR
+LOT_LIFETIME_MONTHS = 12
+
+
+# --- checks (SPEC 9, after decoding) -------------------------------------------------
+
+
+def _check_times(state: TenantState, at: int, now: int, late_allowed: bool = False) -> None:
+    if at > now + FUTURE_TOLERANCE:
+        raise Rejected(
+            FUTURE_TIME, "time is more than 5 minutes ahead of the wall clock", state.tenant_id
+        )
+    if not late_allowed and at < state.clock - ID_WINDOW:
+        raise Rejected(
+            TOO_LATE, "time is more than 35 days before the tenant clock", state.tenant_id
+        )
+
+
+def _check_currency(state: TenantState, currency: str | None) -> None:
+    if currency is not None and currency != state.currency:
+        raise Rejected(
+            CURRENCY_MISMATCH,
+            f"currency {currency} differs from the account's {state.currency}",
+            state.tenant_id,
+        )
+
+
+# --- step 2: tenant clock, expiry, expiring notices -----------------------------------
+
+
+def _advance(state: TenantState, at: int, emitted: list[Output]) -> None:
+    if at > state.clock:
+        state.clock = at
+    clock = state.clock
+    lots = state.lots
+    while lots and lots[0].expires_at <= clock:
+        lot = lots.pop(0)
+        if lot.remaining > 0:
+            emitted.append(out.ledger(state, f"expiry:{lot.lot_id}", "expiry", -lot.remaining))
+            emitted.append(
+                out.notification(
+                    state,
+                    "credits_expired",
+                    lot.lot_id,
+                    {"lot_id": lot.lot_id, "amount": out.format_money(lot.remaining)},
+                )
+            )
+    for lot in lots:
+        if not lot.warned and lot.remaining > 0 and clock >= lot.expires_at - EXPIRING_NOTICE:
+            lot.warned = True
+            emitted.append(
+                out.notification(
+                    state,
+                    "credits_expiring",
+                    lot.lot_id,
+                    {
+                        "lot_id": lot.lot_id,
+                        "amount": out.format_money(lot.remaining),
+                        "expires_at": format_time(lot.expires_at),
+                    },
+                )
+            )
+    if clock - state.pruned_at >= DAY:
+        _prune(state)
+
+
+def _prune(state: TenantState) -> None:
+    """Forget ids and pool months that no accepted event can reach any more."""
+    horizon = state.clock - ID_WINDOW
+    state.seen.prune(horizon)
+    oldest_month = month_of(horizon)
+    for pools in (state.pool_used, state.pool_minutes):
+        for key in [key for key in pools if key.split(":", 1)[1] < oldest_month]:
+            del pools[key]
+    state.pruned_at = state.clock
+
+
+# --- steps 4 and 5: zero balance, blocking, auto-recharge -----------------------------
+
+
+def _settle(
+    state: TenantState, before: int, ref: str, check_trigger: bool, emitted: list[Output]
+) -> None:
+    after = state.balance()
+    if before > 0 >= after:
+        emitted.append(
+            out.notification(state, "balance_zero", ref, {"balance": out.format_money(after)})
+        )
+    should_block = after < 0 and not state.post_usage_active
+    if should_block != state.blocked:
+        state.blocked = should_block
+        state.state_seq += 1
+        emitted.append(out.service_state(state))
+    if check_trigger or after < before:
+        _check_trigger(state, after, emitted)
+
+
+def _check_trigger(state: TenantState, balance: int, emitted: list[Output]) -> None:
+    if not state.ar_enabled or state.pending_request or balance > state.ar_trigger:
+        return
+    if state.backoff_until is not None:
+        if state.clock <= state.backoff_until:
+            return
+        state.backoff_until = None
+    state.topup_seq += 1
+    state.pending_request = state.topup_seq
+    emitted.append(out.topup_request(state, state.topup_seq))
+
+
+# --- money in: lots, and the NCE deficit transfer ------------------------------------
+
+
+def _credit(state: TenantState, lot_id: str, amount: int, at: int, kind: str) -> Output:
+    """Add a lot that first pays the deficit (SPEC 6.3); return its ledger entry."""
+    paid = min(state.deficit, amount)
+    state.deficit -= paid
+    if amount > paid:
+        expires = add_months(at, LOT_LIFETIME_MONTHS)
+        state.add_lot(Lot(lot_id, amount, amount - paid, at, expires))
+    return out.ledger(state, lot_id, kind, amount)
+
+
+def _start_post_usage(state: TenantState, event_id: str, emitted: list[Output]) -> None:
+    """Post-usage billing begins: the deficit moves to overage (SPEC 7)."""
+    deficit = state.deficit
+    if deficit > 0:
+        state.deficit = 0
+        emitted.append(out.overage(state, f"deficit:{event_id}", deficit, None))
+        emitted.append(out.ledger(state, f"transfer:{event_id}", "overage_transfer", deficit))
+
+
+# --- CDRs ----------------------------------------------------------------------------
+
+
+def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: int) -> list[Output]:
+    """Rate and pay one CDR. Raises :class:`Rejected`; returns [] for a duplicate."""
+    if state is None:
+        raise Rejected(UNKNOWN_ACCOUNT, "no account_opened for this tenant", cdr.tenant_id)
+    _check_times(state, cdr.started_at, now)
+    seen_key = "c:" + cdr.cdr_id
+    if seen_key in state.seen:
+        return []
+    tariff = tariffs.lookup(cdr.call_type, state.currency, cdr.destination_digits, cdr.started_at)
+    if tariff is None:
+        raise Rejected(NO_TARIFF, "no tariff matches this call", state.tenant_id)
+
+    emitted: list[Output] = []
+    before = state.balance()
+    _advance(state, cdr.started_at, emitted)
+    state.seen[seen_key] = cdr.started_at
+
+    billed = billed_seconds(cdr.duration_s, tariff.first_increment_s, tariff.increment_s)
+    pool = pool_for(cdr.call_type, cdr.plan, tariff.country == cdr.origin_country)
+    pool_s = 0
+    if pool is not None and billed > 0:
+        pool_key = f"{pool}:{month_of(cdr.started_at)}"
+        used = state.pool_used.get(pool_key, 0)
+        pool_s = min(billed, max(0, state.pool_minutes.get(pool_key, 0) * 60 - used))
+        if pool_s:
+            state.pool_used[pool_key] = used + pool_s
+    chargeable = billed - pool_s
+    amount = amount_micros(tariff.rate_per_minute, tariff.connection_fee, chargeable)
+
+    from_credits = from_deficit = overage_amount = 0
+    if amount > 0:
+        due = amount
+        lots = state.lots
+        while due and lots:
+            lot = lots[0]
+            take = min(lot.remaining, due)
+            lot.remaining -= take
+            due -= take
+            from_credits += take
+            if lot.remaining == 0:
+                lots.pop(0)
+        if due:
+            if state.post_usage_active:
+                overage_amount = due
+            else:
+                state.deficit += due
+                from_deficit = due
+
+    balance = state.balance()
+    at = format_time(state.clock)
+    key = state.tenant_id.encode()
+    emitted.append(
+        (
+            out.RATED_CDRS,
+            key,
+            {
+                "cdr_id": cdr.cdr_id,
+                "tenant_id": state.tenant_id,
+                "tariff_id": tariff.tariff_id,
+                "call_type": cdr.call_type,
+                "destination_country": tariff.country,
+                "billed_s": billed,
+                "pool": pool,
+                "pool_s": pool_s,
+                "chargeable_s": chargeable,
+                "amount": out.format_money(amount),
+                "currency": state.currency,
+                "paid_from_credits": out.format_money(from_credits),
+                "paid_from_deficit": out.format_money(from_deficit),
+                "overage_amount": out.format_money(overage_amount),
+                "balance_after": out.format_money(balance),
+                "started_at": format_time(cdr.started_at),
+                "at": at,
+            },
+        )
+    )
+    moved = from_credits + from_deficit
+    if moved:
+        emitted.append(out.ledger(state, f"usage:{cdr.cdr_id}", "usage", -moved))
+    if overage_amount:
+        emitted.append(out.overage(state, cdr.cdr_id, overage_amount, cdr.cdr_id))
+    _settle(state, before, cdr.cdr_id, False, emitted)
+    return emitted
+
+
+# --- account events ------------------------------------------------------------------
+
+
+def _open(event: AccountEvent, state: TenantState | None, now: int) -> TenantState | None:
+    """Handle ``account_opened``; returns the new state, or None when nothing changes."""
+    fields = event.fields
+    if state is not None:
+        _check_times(state, event.at, now, late_allowed=True)
+        _check_currency(state, fields["currency"])
+        return None  # opening again with the same currency changes nothing (SPEC 7)
+    if event.at > now + FUTURE_TOLERANCE:
+        raise Rejected(
+            FUTURE_TIME, "time is more than 5 minutes ahead of the wall clock", event.tenant_id
+        )
+    state = TenantState(event.tenant_id, fields["currency"], fields["billing_model"], event.at)
+    state.contact_email = fields["contact_email"]
+    state.language = fields["language"]
+    state.seen["e:" + event.event_id] = event.at
+    return state
+
+
+def _topup_n(state: TenantState, request_id: str) -> int | None:
+    """The n of a request this tenant has issued, or None for an unknown id."""
+    prefix = f"{state.tenant_id}:topup:"
+    if not request_id.startswith(prefix):
+        return None
+    digits = request_id[len(prefix) :]
+    if not digits.isdigit() or digits.startswith("0"):
+        return None
+    n = int(digits)
+    return n if 1 <= n <= state.topup_seq else None
+
+
+def _pending_topup(state: TenantState, event: AccountEvent) -> bool:
+    """Whether a top-up result ends the pending request (False: already finished)."""
+    n = _topup_n(state, event.fields["request_id"])
+    if n is None:
+        raise Rejected(
+            UNKNOWN_TOPUP_REQUEST,
+            f"no top-up request {event.fields['request_id']} was issued",
+            state.tenant_id,
+        )
+    return n == state.pending_request
+
+
+def apply_event(
+    state: TenantState | None, event: AccountEvent, now: int
+) -> tuple[TenantState | None, list[Output]]:
+    """Apply one account event. Raises :class:`Rejected`.
+
+    Returns the tenant's state (new for a first ``account_opened``) and the
+    outputs; an ignored event (duplicate, repeated result) returns no outputs.
+    """
+    if event.type == "account_opened":
+        opened = _open(event, state, now)
+        return (opened if opened is not None else state), []
+    if state is None:
+        raise Rejected(UNKNOWN_ACCOUNT, "no account_opened for this tenant", event.tenant_id)
+    fields = event.fields
+    _check_times(state, event.at, now)
+    _check_currency(state, fields.get("currency"))
+    seen_key = "e:" + event.event_id
+    if seen_key in state.seen:
+        return state, []
+
+    kind = event.type
+    if kind == "credits_purchased" and state.billing_model == "nce":
+        raise Rejected(
+            PURCHASE_NOT_ALLOWED_FOR_NCE, "NCE tenants cannot buy credits", state.tenant_id
+        )
+    if kind == "auto_recharge_configured" and fields["enabled"] and state.post_usage_active:
+        raise Rejected(
+            AUTO_RECHARGE_NOT_ALLOWED_FOR_NCE,
+            "auto-recharge cannot be enabled while post-usage billing is active",
+            state.tenant_id,
+        )
+    if kind in ("topup_succeeded", "topup_failed") and not _pending_topup(state, event):
+        return state, []  # a repeated result for a finished request is ignored
+
+    emitted: list[Output] = []
+    before = state.balance()
+    _advance(state, event.at, emitted)
+    state.seen[seen_key] = event.at
+    check_trigger = _apply_account_change(state, event, emitted)
+    _settle(state, before, event.event_id, check_trigger, emitted)
+    return state, emitted
+
+
+def _apply_account_change(state: TenantState, event: AccountEvent, emitted: list[Output]) -> bool:
+    """Step 3 for an account event; returns whether to check the recharge trigger."""
+    kind, fields = event.type, event.fields
+    if kind == "credits_purchased":
+        lot_id = f"purchase:{event.event_id}"
+        emitted.append(_credit(state, lot_id, fields["amount"], event.at, "purchase"))
+        return False
+    if kind == "topup_succeeded":
+        request_id = fields["request_id"]
+        state.pending_request = 0
+        emitted.append(_credit(state, f"topup:{request_id}", fields["amount"], event.at, "topup"))
+        emitted.append(
+            out.notification(
+                state,
+                "auto_recharge_succeeded",
+                request_id,
+                {
+                    "amount": out.format_money(fields["amount"]),
+                    "balance": out.format_money(state.balance()),
+                },
+            )
+        )
+        return True
+    if kind == "topup_failed":
+        state.pending_request = 0
+        state.backoff_until = event.at + BACKOFF
+        emitted.append(
+            out.notification(
+                state, "auto_recharge_failed", fields["request_id"], {"reason": fields["reason"]}
+            )
+        )
+        return False
+    if kind == "auto_recharge_configured":
+        was_active = state.post_usage_active
+        state.ar_enabled = fields["enabled"]
+        state.ar_trigger = fields["trigger_balance"]
+        state.ar_amount = fields["recharge_amount"]
+        state.backoff_until = None
+        if state.post_usage_active and not was_active:
+            _start_post_usage(state, event.event_id, emitted)
+        return True
+    if kind == "billing_model_changed":
+        model = fields["billing_model"]
+        if model == state.billing_model:
+            return False
+        state.billing_model = model
+        if model == "nce":
+            if state.ar_enabled:
+                emitted.append(
+                    out.notification(state, "nce_auto_recharge_enabled", event.event_id, {})
+                )
+            else:
+                _start_post_usage(state, event.event_id, emitted)
+        return False
+    if kind == "minute_pool_allocated":
+        state.pool_minutes[f"{fields['pool']}:{fields['month']}"] = fields["minutes"]
+        return False
+    # contact_changed
+    state.contact_email = fields["contact_email"]
+    state.language = fields["language"]
+    return False
+
+
+# --- the expiry sweep ----------------------------------------------------------------
+
+
+def sweep(state: TenantState, now: int) -> list[Output]:
+    """Move an idle tenant's clock to the wall clock and expire what is due (SPEC 6.1)."""
+    if now <= state.clock:
+        return []
+    emitted: list[Output] = []
+    before = state.balance()
+    _advance(state, now, emitted)
+    _settle(state, before, f"sweep:{format_time(now)}", False, emitted)
+    return emitted

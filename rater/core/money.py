@@ -1,0 +1,47 @@
+"""Money as integer micro-units.
+
+Every amount inside the core is an ``int`` of millionths of the currency unit:
+exact, fast to add, and free of float rounding. Text is parsed and written
+only at the edges, in the wire format of SPEC section 2.
+"""
+
+from __future__ import annotations
+
+import re
+
+MICRO = 1_000_000
+
+_MONEY = re.compile(r"(0|[1-9][0-9]{0,14})(?:\.([0-9]{1,6}))?")
+
+
+def parse_money(text: object) -> int | None:
+    """Parse a non-negative wire amount (``"12.5"``) into micro-units.
+
+    Returns None for anything that is not a JSON string holding a decimal
+    number with at most 6 fractional digits, so the caller can name the field
+    in its ``invalid_field`` error. Numbers (floats included) are refused:
+    money on the wire is always a string.
+    """
+    if type(text) is not str:
+        return None
+    match = _MONEY.fullmatch(text)
+    if match is None:
+        return None
+    whole, frac = match.groups()
+    if frac is None:
+        return int(whole) * MICRO
+    return int(whole) * MICRO + int(frac.ljust(6, "0"))
+
+
+def format_money(micros: int) -> str:
+    """Write micro-units with exactly 6 fractional digits, as the rater must."""
+    if micros < 0:
+        whole, frac = divmod(-micros, MICRO)
+        return f"-{whole}.{frac:06d}"
+    whole, frac = divmod(micros, MICRO)
+    return f"{whole}.{frac:06d}"
+
+
+def div_round_half_up(numerator: int, denominator: int) -> int:
+    """Divide two non-negative integers, rounding half up (SPEC 5.4)."""
+    return (2 * numerator + denominator) // (2 * denominator)

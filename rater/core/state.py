@@ -1,0 +1,122 @@
+"""Tenant state: everything the rules need to remember about one tenant.
+
+Plain mutable objects with ``__slots__``: the engine changes them in place
+while it applies one event, and the shell persists them with
+:mod:`rater.core.codec`. Money is in micro-units, times in epoch microseconds.
+"""
+
+from __future__ import annotations
+
+from rater.core.clock import DAY
+
+ID_WINDOW = 35 * DAY
+
+
+class SeenIds(dict[str, int]):
+    """Ids already applied (``c:<cdr_id>``, ``e:<event_id>``) with their event time.
+
+    A dict so that the duplicate check on the hot path is one hash lookup.
+    """
+
+    def prune(self, horizon: int) -> None:
+        """Forget ids whose event time is before ``horizon``: such an event is too late."""
+        for key in [key for key, at in self.items() if at < horizon]:
+            del self[key]
+
+
+class Lot:
+    """One purchase or top-up; spent in order of (expires_at, purchased_at, lot_id)."""
+
+    __slots__ = ("amount", "expires_at", "lot_id", "purchased_at", "remaining", "warned")
+
+    def __init__(
+        self,
+        lot_id: str,
+        amount: int,
+        remaining: int,
+        purchased_at: int,
+        expires_at: int,
+        warned: bool = False,
+    ) -> None:
+        self.lot_id = lot_id
+        self.amount = amount
+        self.remaining = remaining
+        self.purchased_at = purchased_at
+        self.expires_at = expires_at
+        self.warned = warned
+
+    def sort_key(self) -> tuple[int, int, str]:
+        return (self.expires_at, self.purchased_at, self.lot_id)
+
+
+class TenantState:
+    """The state of one tenant's account.
+
+    ``seen`` maps ``c:<cdr_id>`` and ``e:<event_id>`` to the event's time, for
+    duplicate suppression over the 35-day window; entries that fall out of the
+    window are pruned, so state does not grow with a tenant's history.
+    ``pool_used`` and ``pool_minutes`` are keyed ``<pool>:<YYYY-MM>``.
+    """
+
+    __slots__ = (
+        "ar_amount",
+        "ar_enabled",
+        "ar_trigger",
+        "backoff_until",
+        "billing_model",
+        "blocked",
+        "clock",
+        "contact_email",
+        "currency",
+        "deficit",
+        "language",
+        "lots",
+        "pending_request",
+        "pool_minutes",
+        "pool_used",
+        "pruned_at",
+        "seen",
+        "state_seq",
+        "tenant_id",
+        "topup_seq",
+    )
+
+    def __init__(self, tenant_id: str, currency: str, billing_model: str, clock: int) -> None:
+        self.tenant_id = tenant_id
+        self.currency = currency
+        self.billing_model = billing_model
+        self.contact_email: str | None = None
+        self.language = "en"
+        self.clock = clock
+        self.deficit = 0
+        self.lots: list[Lot] = []
+        self.ar_enabled = False
+        self.ar_trigger = 0
+        self.ar_amount = 0
+        self.pending_request: int = 0  # n of the pending top-up request, 0 for none
+        self.topup_seq = 0
+        self.backoff_until: int | None = None
+        self.blocked = False
+        self.state_seq = 0
+        self.pool_minutes: dict[str, int] = {}
+        self.pool_used: dict[str, int] = {}
+        self.seen = SeenIds()
+        self.pruned_at = clock
+
+    @property
+    def post_usage_active(self) -> bool:
+        """NCE post-usage billing runs only once auto-recharge is off (SPEC 7)."""
+        return self.billing_model == "nce" and not self.ar_enabled
+
+    def balance(self) -> int:
+        total = -self.deficit
+        for lot in self.lots:
+            total += lot.remaining
+        return total
+
+    def request_id(self, n: int) -> str:
+        return f"{self.tenant_id}:topup:{n}"
+
+    def add_lot(self, lot: Lot) -> None:
+        self.lots.append(lot)
+        self.lots.sort(key=Lot.sort_key)

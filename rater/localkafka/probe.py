@@ -1,0 +1,71 @@
+"""Is a Kafka broker answering? Checked with a real Metadata round trip, not a port scan."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from aiokafka.conn import create_conn
+from aiokafka.errors import KafkaError
+from aiokafka.protocol.metadata import MetadataRequest
+
+
+def _split(bootstrap: str) -> tuple[str, int]:
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    return host or "127.0.0.1", int(port)
+
+
+def port_open(bootstrap: str, timeout: float = 1.0) -> bool:
+    """Cheap TCP check first, so waiting on a starting broker does not spam client errors."""
+    try:
+        with socket.create_connection(_split(bootstrap), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+async def metadata_brokers(bootstrap: str, timeout: float = 5.0) -> int:
+    """Number of brokers the cluster reports; raises when the round trip fails."""
+    host, port = _split(bootstrap)
+    conn = await create_conn(host, port, request_timeout_ms=int(timeout * 1000))
+    try:
+        response = await asyncio.wait_for(conn.send(MetadataRequest([])), timeout)
+    finally:
+        conn.close()
+    return len(response.brokers)
+
+
+def answers(bootstrap: str, timeout: float = 5.0) -> bool:
+    """True when the broker serves metadata that lists at least one broker."""
+    if not port_open(bootstrap, timeout=min(timeout, 1.0)):
+        return False
+    result: list[bool] = [False]
+
+    def run() -> None:  # own thread and loop: callers may already be inside an event loop
+        try:
+            result[0] = asyncio.run(metadata_brokers(bootstrap, timeout)) > 0
+        except (OSError, KafkaError, asyncio.TimeoutError):
+            result[0] = False
+
+    worker = threading.Thread(target=run, name="kafka-probe", daemon=True)
+    worker.start()
+    worker.join(timeout + 2.0)
+    return result[0]
+
+
+def wait_until_answers(
+    bootstrap: str, timeout: float, alive: Callable[[], bool] | None = None, interval: float = 0.25
+) -> bool:
+    """Poll until the broker answers or the deadline passes (or `alive()` turns false)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if answers(bootstrap, timeout=min(5.0, max(0.5, deadline - time.monotonic()))):
+            return True
+        if alive is not None and not alive():
+            return False
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)  # poll interval; the loop's exit is the condition above
