@@ -133,8 +133,17 @@ class Broker:
         return proc
 
     def _failure(self, reason: str) -> str:
-        return f"{reason}; see {self.settings.console_log} and {_log_hint(self.settings)}"
+        log = self.settings.logs_dir / "server.log"
+        detail = _last_error(log) or _last_error(self.settings.console_log)
+        detail = f" ({detail})" if detail else ""
+        return f"{reason}{detail}; see {log} and {self.settings.console_log}"
 
 
-def _log_hint(settings: BrokerSettings) -> Path:
-    return settings.logs_dir / "server.log"
+def _last_error(path: Path) -> str:
+    """The last ERROR/FATAL line of a log, so the one-line message says what went wrong."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    errors = [ln for ln in lines if " ERROR " in ln or " FATAL " in ln or "Exception" in ln]
+    return errors[-1].strip()[:300] if errors else ""

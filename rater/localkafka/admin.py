@@ -1,0 +1,67 @@
+"""Creating topics and waiting until they are usable: shared by tests and tooling."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError, for_code
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic to create; config values are Kafka topic configs (e.g. cleanup.policy)."""
+
+    name: str
+    partitions: int = 1
+    replication: int = 1
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
+async def create_topics(
+    bootstrap: str, specs: Iterable[TopicSpec], timeout: float = 30.0, exist_ok: bool = False
+) -> None:
+    """Create topics, then wait until every partition has a leader (producers fail before)."""
+    specs = list(specs)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    await admin.start()
+    try:
+        response = await admin.create_topics(
+            [
+                NewTopic(s.name, s.partitions, s.replication, topic_configs=dict(s.config))
+                for s in specs
+            ],
+            timeout_ms=int(timeout * 1000),
+        )
+        for item in response.topic_errors:
+            name, code = item[0], item[1]
+            if code == 0 or (exist_ok and code == TopicAlreadyExistsError.errno):
+                continue
+            message = item[2] if len(item) > 2 and item[2] else ""
+            raise for_code(code)(f"creating topic {name}: {message}".rstrip(": "))
+        await _wait_for_leaders(admin, {s.name: s.partitions for s in specs}, timeout)
+    finally:
+        await admin.close()
+
+
+async def _wait_for_leaders(
+    admin: AIOKafkaAdminClient, expected: dict[str, int], timeout: float
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        ready = {
+            t["topic"]
+            for t in await admin.describe_topics(list(expected))
+            if t["error_code"] == 0
+            and len(t["partitions"]) >= expected[t["topic"]]
+            and all(p["leader"] >= 0 for p in t["partitions"])
+        }
+        if ready >= expected.keys():
+            return
+        if loop.time() >= deadline:
+            missing = sorted(set(expected) - ready)
+            raise TimeoutError(f"topics without leaders after {timeout:.0f}s: {missing}")
+        await asyncio.sleep(0.1)  # poll interval for the readiness condition above
