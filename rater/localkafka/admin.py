@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -65,3 +69,37 @@ async def _wait_for_leaders(
             missing = sorted(set(expected) - ready)
             raise TimeoutError(f"topics without leaders after {timeout:.0f}s: {missing}")
         await asyncio.sleep(0.1)  # poll interval for the readiness condition above
+
+
+class TopicFactory:
+    """Topic names unique to one test (`<prefix><base>`), created on a given broker.
+
+    Unique names let tests share one long-lived broker without seeing each other's data.
+    """
+
+    def __init__(self, bootstrap: str, prefix: str) -> None:
+        self.bootstrap = bootstrap
+        self.prefix = prefix
+
+    def name(self, base: str) -> str:
+        return f"{self.prefix}{base}"
+
+    async def create(
+        self, base: str, partitions: int = 1, config: Mapping[str, str] | None = None
+    ) -> str:
+        """Create `<prefix><base>` and return its full name, ready for producers."""
+        spec = TopicSpec(self.name(base), partitions, 1, dict(config or {}))
+        await create_topics(self.bootstrap, [spec])
+        return spec.name
+
+    def create_sync(
+        self, base: str, partitions: int = 1, config: Mapping[str, str] | None = None
+    ) -> str:
+        """`create` for synchronous code; runs on its own loop in a helper thread."""
+        return run_in_thread(self.create(base, partitions, config))
+
+
+def run_in_thread(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion on a private loop, never touching the caller's loop."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-admin") as pool:
+        return pool.submit(asyncio.run, coro).result()

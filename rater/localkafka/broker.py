@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rater.localkafka import config, process, probe
+from rater.localkafka import config, probe, process
 from rater.localkafka.jars import ensure_jars
 from rater.localkafka.settings import BrokerSettings
 from rater.localkafka.tools import LocalKafkaError, require_java
@@ -114,8 +114,8 @@ class Broker:
             cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False
         )
         if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            raise LocalKafkaError(f"formatting {self.settings.kraft_dir} failed: {' | '.join(tail)}")
+            tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+            raise LocalKafkaError(f"formatting {self.settings.kraft_dir} failed: {tail}")
 
     def _launch(self, java: str) -> subprocess.Popen[bytes]:
         s = self.settings

@@ -47,7 +47,7 @@ def answers(bootstrap: str, timeout: float = 5.0) -> bool:
     def run() -> None:  # own thread and loop: callers may already be inside an event loop
         try:
             result[0] = asyncio.run(metadata_brokers(bootstrap, timeout)) > 0
-        except (OSError, KafkaError, asyncio.TimeoutError):
+        except (TimeoutError, OSError, KafkaError):
             result[0] = False
 
     worker = threading.Thread(target=run, name="kafka-probe", daemon=True)

@@ -54,9 +54,7 @@ def require_mvn(path: str | None = None) -> str:
     if mvn is None:
         raise LocalKafkaError(f"mvn not found on PATH: {MVN_HINT}")
     try:
-        proc = subprocess.run(
-            [mvn, "-v"], capture_output=True, text=True, timeout=60, check=False
-        )
+        proc = subprocess.run([mvn, "-v"], capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as err:
         raise LocalKafkaError(f"mvn at {mvn} does not run ({err}): {MVN_HINT}") from None
     if proc.returncode != 0:
