@@ -1,0 +1,152 @@
+"""Transactions on the real broker: what the rater's exactly-once design relies on.
+
+Each check has a counterpart that shows the opposite outcome is observable (aborted
+records ARE in the log for read_uncommitted), so a broken broker or client makes it fail.
+"""
+
+from __future__ import annotations
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from rater.localkafka.admin import TopicFactory
+from rater.localkafka.readback import read_all
+
+pytestmark = pytest.mark.integration
+
+
+def _producer(bootstrap: str, transactional_id: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=transactional_id)
+
+
+def _values(records: list) -> list[bytes]:
+    return [r.value for r in records]
+
+
+async def test_committed_transaction_is_read_back(
+    kafka_bootstrap: str, topic_factory: TopicFactory, unique_prefix: str
+) -> None:
+    topic = await topic_factory.create("committed", partitions=3)
+    sent = [f"v{i}".encode() for i in range(30)]
+    async with (
+        _producer(kafka_bootstrap, unique_prefix + "p") as producer,
+        producer.transaction(),
+    ):
+        for i, value in enumerate(sent):
+            await producer.send(topic, value, key=f"k{i % 7}".encode())
+
+    records = await read_all(kafka_bootstrap, topic, "read_committed")
+
+    assert sorted(_values(records)) == sorted(sent)
+    assert len({r.partition for r in records}) > 1  # keys really spread over partitions
+
+
+async def test_aborted_transaction_stays_invisible_to_read_committed(
+    kafka_bootstrap: str, topic_factory: TopicFactory, unique_prefix: str
+) -> None:
+    topic = await topic_factory.create("aborted", partitions=1)
+    async with _producer(kafka_bootstrap, unique_prefix + "p") as producer:
+        async with producer.transaction():
+            await producer.send(topic, b"before")
+        await producer.begin_transaction()
+        await producer.send_and_wait(topic, b"aborted-1")
+        await producer.send_and_wait(topic, b"aborted-2")
+        await producer.abort_transaction()
+        async with producer.transaction():
+            await producer.send(topic, b"after")
+
+    committed = await read_all(kafka_bootstrap, topic, "read_committed")
+    uncommitted = await read_all(kafka_bootstrap, topic, "read_uncommitted")
+
+    assert _values(committed) == [b"before", b"after"]
+    assert _values(uncommitted) == [b"before", b"aborted-1", b"aborted-2", b"after"]
+
+
+async def test_open_transaction_blocks_read_committed_until_commit(
+    kafka_bootstrap: str, topic_factory: TopicFactory, unique_prefix: str
+) -> None:
+    topic = await topic_factory.create("open", partitions=1)
+    async with _producer(kafka_bootstrap, unique_prefix + "p") as producer:
+        await producer.begin_transaction()
+        await producer.send_and_wait(topic, b"pending")
+
+        assert _values(await read_all(kafka_bootstrap, topic, "read_committed")) == []
+        assert _values(await read_all(kafka_bootstrap, topic, "read_uncommitted")) == [b"pending"]
+
+        await producer.commit_transaction()
+
+    assert _values(await read_all(kafka_bootstrap, topic, "read_committed")) == [b"pending"]
+
+
+@pytest.mark.parametrize("commit", [True, False], ids=["commit", "abort"])
+async def test_consumer_offsets_commit_and_abort_with_the_transaction(
+    kafka_bootstrap: str, topic_factory: TopicFactory, unique_prefix: str, commit: bool
+) -> None:
+    """Consume-transform-produce, as Faust's exactly_once does per partition."""
+    source = await topic_factory.create("source", partitions=1)
+    sink = await topic_factory.create("sink", partitions=1)
+    group = unique_prefix + "group"
+    tp = TopicPartition(source, 0)
+    async with (
+        _producer(kafka_bootstrap, unique_prefix + "seed") as seeder,
+        seeder.transaction(),
+    ):
+        for i in range(5):
+            await seeder.send(source, f"in{i}".encode())
+
+    async with (
+        AIOKafkaConsumer(
+            bootstrap_servers=kafka_bootstrap,
+            group_id=group,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        ) as consumer,
+        _producer(kafka_bootstrap, unique_prefix + "worker") as producer,
+    ):
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        consumed = []
+        while len(consumed) < 5:
+            batch = await consumer.getmany(tp, timeout_ms=1000)
+            consumed.extend(batch.get(tp, []))
+        await producer.begin_transaction()
+        for record in consumed:
+            await producer.send(sink, record.value.replace(b"in", b"out"))
+        await producer.send_offsets_to_transaction({tp: consumed[-1].offset + 1}, group)
+        if commit:
+            await producer.commit_transaction()
+        else:
+            await producer.abort_transaction()
+        committed_offset = await consumer.committed(tp)
+
+    out = _values(await read_all(kafka_bootstrap, sink, "read_committed"))
+    if commit:
+        assert out == [f"out{i}".encode() for i in range(5)]
+        assert committed_offset == consumed[-1].offset + 1
+    else:
+        assert out == []
+        assert committed_offset is None
+
+
+async def test_new_producer_with_same_transactional_id_fences_the_old_one(
+    kafka_bootstrap: str, topic_factory: TopicFactory, unique_prefix: str
+) -> None:
+    """A restarted worker must fence its zombie: the zombie's open transaction is aborted."""
+    topic = await topic_factory.create("fenced", partitions=1)
+    tid = unique_prefix + "shared-id"
+    zombie = _producer(kafka_bootstrap, tid)
+    await zombie.start()
+    try:
+        await zombie.begin_transaction()
+        await zombie.send_and_wait(topic, b"zombie")
+        async with _producer(kafka_bootstrap, tid) as successor:
+            async with successor.transaction():
+                await successor.send(topic, b"successor")
+            with pytest.raises(KafkaError):
+                await zombie.commit_transaction()
+    finally:
+        await zombie.stop()
+
+    assert _values(await read_all(kafka_bootstrap, topic, "read_committed")) == [b"successor"]
+    assert b"zombie" in _values(await read_all(kafka_bootstrap, topic, "read_uncommitted"))
