@@ -84,12 +84,15 @@ def kafka_bootstrap() -> Iterator[str]:
     if broker.answers():
         yield broker.bootstrap  # reuse; whoever started it stops it
         return
+    problem = None
     try:
         if broker.pid() is None:
             broker.wipe()  # fresh state per session; jars stay cached
         broker.start(timeout=180.0)
     except LocalKafkaError as err:
-        pytest.fail(f"no Kafka broker for the tests: {err}", pytrace=False)
+        problem = str(err)
+    if problem is not None:  # outside the except block: one clean line, no chained traceback
+        pytest.fail(f"no Kafka broker for the tests: {problem}", pytrace=False)
     try:
         yield broker.bootstrap
     finally:

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
@@ -27,7 +28,7 @@ class TopicSpec:
 async def create_topics(
     bootstrap: str, specs: Iterable[TopicSpec], timeout: float = 30.0, exist_ok: bool = False
 ) -> None:
-    """Create topics, then wait until every partition has a leader (producers fail before)."""
+    """Create topics and return once every partition has a leader that serves it."""
     specs = list(specs)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
     await admin.start()
@@ -48,6 +49,7 @@ async def create_topics(
         await _wait_for_leaders(admin, {s.name: s.partitions for s in specs}, timeout)
     finally:
         await admin.close()
+    await _wait_until_served(bootstrap, specs, timeout)
 
 
 async def _wait_for_leaders(
@@ -69,6 +71,18 @@ async def _wait_for_leaders(
             missing = sorted(set(expected) - ready)
             raise TimeoutError(f"topics without leaders after {timeout:.0f}s: {missing}")
         await asyncio.sleep(0.1)  # poll interval for the readiness condition above
+
+
+async def _wait_until_served(bootstrap: str, specs: list[TopicSpec], timeout: float) -> None:
+    """Wait until every partition answers ListOffsets (the consumer retries until then).
+
+    Metadata can name a leader before that broker serves the partition; without this wait
+    the first produces log NotLeaderForPartition retries.
+    """
+    tps = [TopicPartition(s.name, p) for s in specs for p in range(s.partitions)]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    async with consumer:
+        await consumer.end_offsets(tps)
 
 
 class TopicFactory:

@@ -91,10 +91,20 @@ class Broker:
         return pid
 
     def wipe(self) -> None:
-        """Delete all broker state (not the jar cache); refuses while the broker runs."""
+        """Delete all broker state (not the jar cache); refuses while the broker runs.
+
+        Also refuses a non-empty folder that does not look like a broker data dir, so a
+        mistyped --data-dir or $RATER_TEST_KAFKA_DIR cannot delete someone's files.
+        """
+        data = self.settings.data
         if self.pid() is not None:
-            raise LocalKafkaError(f"broker from {self.settings.data} is running; stop it first")
-        shutil.rmtree(self.settings.data, ignore_errors=True)
+            raise LocalKafkaError(f"broker from {data} is running; stop it first")
+        if not data.exists():
+            return
+        ours = {".gitignore", "server.properties", "kraft", "logs"}
+        if any(data.iterdir()) and not (ours & {p.name for p in data.iterdir()}):
+            raise LocalKafkaError(f"{data} does not look like a Kafka data dir; not deleting it")
+        shutil.rmtree(data)
 
     def _write_config(self) -> None:
         s = self.settings

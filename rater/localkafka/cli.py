@@ -133,5 +133,9 @@ def status(broker: Broker) -> None:
         owner = f"pid {pid}, data {broker.settings.data}" if pid else "not started from --data-dir"
         click.echo(f"running at {broker.bootstrap} ({owner})")
         return
-    click.echo(f"not running: no Kafka broker answers at {broker.bootstrap}")
+    pid = broker.pid()
+    if pid is not None:
+        click.echo(f"not answering at {broker.bootstrap}: broker pid {pid} is starting or stuck")
+    else:
+        click.echo(f"not running: no Kafka broker answers at {broker.bootstrap}")
     raise SystemExit(1)

@@ -123,6 +123,8 @@ def format_command(java: str, settings: BrokerSettings, cluster_id: str) -> list
     return [
         *jvm_base(java, settings),
         "-Xmx256m",
+        "-XX:TieredStopAtLevel=1",  # short-lived tool: C1 only and serial GC start ~0.6 s faster
+        "-XX:+UseSerialGC",
         "kafka.tools.StorageTool",
         "format",
         "-t",

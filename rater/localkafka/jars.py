@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -25,6 +26,7 @@ def mvn_command(mvn: str, pom: Path, version: str, major: int, out_dir: Path) ->
         mvn,
         "-B",
         "-q",
+        "-Dstyle.color=never",
         "-f",
         str(pom),
         "dependency:copy-dependencies",
@@ -68,12 +70,22 @@ def ensure_jars(settings: BrokerSettings, path: str | None = None) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         return lib
     shutil.rmtree(lib, ignore_errors=True)
-    tmp.rename(lib)
+    try:
+        tmp.rename(lib)
+    except OSError:
+        if not jars_cached(lib, version):  # not a lost race: a real file system problem
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
     return lib
 
 
 def _last_error(log: Path) -> str:
-    lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
-    errors = [ln for ln in lines if ln.startswith("[ERROR]")]
+    """Maven's first real [ERROR] line: the one that says what could not be resolved."""
+    text = _ANSI.sub("", log.read_text(errors="replace"))
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("[ERROR]") and ln != "[ERROR]"]
     picked = errors[0] if errors else (lines[-1] if lines else "no output")
-    return picked[:300]
+    return picked.removeprefix("[ERROR] ")[:300]
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from aiokafka.client import AIOKafkaClient, CoordinationType
 from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaError
 from aiokafka.protocol.metadata import MetadataRequest
@@ -38,15 +39,40 @@ async def metadata_brokers(bootstrap: str, timeout: float = 5.0) -> int:
     return len(response.brokers)
 
 
-def answers(bootstrap: str, timeout: float = 5.0) -> bool:
-    """True when the broker serves metadata that lists at least one broker."""
+async def coordinators_ready(bootstrap: str, timeout: float = 5.0) -> bool:
+    """Whether the group and transaction coordinators answer.
+
+    A fresh broker creates ``__consumer_offsets`` and ``__transaction_state`` on
+    first use; until then consumer groups and transactions fail with
+    "coordinator not available". A broker is only ready once both answer.
+    """
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    await client.bootstrap()
+    try:
+        for kind in (CoordinationType.GROUP, CoordinationType.TRANSACTION):
+            await asyncio.wait_for(client.coordinator_lookup(kind, "rater-readiness"), timeout)
+        return True
+    finally:
+        await client.close()
+
+
+def answers(bootstrap: str, timeout: float = 5.0, coordinators: bool = False) -> bool:
+    """True when the broker serves metadata that lists at least one broker.
+
+    With ``coordinators``, also wait for the group and transaction coordinators.
+    """
     if not port_open(bootstrap, timeout=min(timeout, 1.0)):
         return False
     result: list[bool] = [False]
 
+    async def check() -> bool:
+        if await metadata_brokers(bootstrap, timeout) == 0:
+            return False
+        return not coordinators or await coordinators_ready(bootstrap, timeout)
+
     def run() -> None:  # own thread and loop: callers may already be inside an event loop
         try:
-            result[0] = asyncio.run(metadata_brokers(bootstrap, timeout)) > 0
+            result[0] = asyncio.run(check())
         except (TimeoutError, OSError, KafkaError):
             result[0] = False
 
@@ -59,10 +85,11 @@ def answers(bootstrap: str, timeout: float = 5.0) -> bool:
 def wait_until_answers(
     bootstrap: str, timeout: float, alive: Callable[[], bool] | None = None, interval: float = 0.25
 ) -> bool:
-    """Poll until the broker answers or the deadline passes (or `alive()` turns false)."""
+    """Poll until the broker and its coordinators answer, the deadline passes or `alive()` fails."""
     deadline = time.monotonic() + timeout
     while True:
-        if answers(bootstrap, timeout=min(5.0, max(0.5, deadline - time.monotonic()))):
+        budget = min(5.0, max(0.5, deadline - time.monotonic()))
+        if answers(bootstrap, timeout=budget, coordinators=True):
             return True
         if alive is not None and not alive():
             return False

@@ -6,9 +6,11 @@ records ARE in the log for read_uncommitted), so a broken broker or client makes
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from rater.localkafka.admin import TopicFactory
 from rater.localkafka.readback import read_all
@@ -118,6 +120,14 @@ async def test_consumer_offsets_commit_and_abort_with_the_transaction(
             await producer.commit_transaction()
         else:
             await producer.abort_transaction()
+        # Offsets of a transaction become visible once its markers are written, after
+        # commit/abort returns. A later transaction of the same producer starts only once
+        # the earlier one is complete, so a committed marker offset on another partition
+        # proves the first transaction's outcome is final.
+        marker = TopicPartition(sink, 0)
+        async with producer.transaction():
+            await producer.send_offsets_to_transaction({marker: 1}, group)
+        await _until(lambda: consumer.committed(marker), 1)
         committed_offset = await consumer.committed(tp)
 
     out = _values(await read_all(kafka_bootstrap, sink, "read_committed"))
@@ -127,6 +137,18 @@ async def test_consumer_offsets_commit_and_abort_with_the_transaction(
     else:
         assert out == []
         assert committed_offset is None
+
+
+async def _until(probe, expected, timeout: float = 20.0):
+    """Poll an async probe until it returns ``expected``; fail with the last value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    value = await probe()
+    while value != expected and loop.time() < deadline:
+        await asyncio.sleep(0.1)  # poll interval, not synchronisation: the loop checks the value
+        value = await probe()
+    assert value == expected
+    return value
 
 
 async def test_new_producer_with_same_transactional_id_fences_the_old_one(
@@ -150,3 +172,15 @@ async def test_new_producer_with_same_transactional_id_fences_the_old_one(
 
     assert _values(await read_all(kafka_bootstrap, topic, "read_committed")) == [b"successor"]
     assert b"zombie" in _values(await read_all(kafka_bootstrap, topic, "read_uncommitted"))
+
+
+async def test_topic_factory_names_are_unique_and_creation_errors_surface(
+    kafka_bootstrap: str, topic_factory: TopicFactory, unique_prefix: str
+) -> None:
+    topic = await topic_factory.create(
+        "compacted", partitions=2, config={"cleanup.policy": "compact"}
+    )
+
+    assert topic == f"{unique_prefix}compacted"
+    with pytest.raises(TopicAlreadyExistsError):
+        await topic_factory.create("compacted")

@@ -22,11 +22,8 @@ def _time(value: Any) -> Any:
 
 
 def _message(key: Any, fields: dict[str, Any], overrides: dict[str, Any]) -> tuple[bytes, bytes]:
-    for name, value in overrides.items():
-        if value is DROP:
-            fields.pop(name, None)
-        else:
-            fields[name] = value
+    fields.update(overrides)
+    fields = {name: value for name, value in fields.items() if value is not DROP}
     for name in ("at", "started_at", "effective_from", "effective_to"):
         if name in fields:
             fields[name] = _time(fields[name])

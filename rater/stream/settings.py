@@ -1,0 +1,123 @@
+"""Worker configuration from the environment, each with a sane default.
+
+Read once at start-up into a frozen object, so every Kafka client of a worker
+is built from the same values.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TOPICS = (
+    "cdrs",
+    "account-events",
+    "tariffs",
+    "rated-cdrs",
+    "ledger",
+    "topup-requests",
+    "overage",
+    "notifications",
+    "service-state",
+    "rater-dlq",
+)
+TENANT_KEYED = tuple(name for name in TOPICS if name != "tariffs")
+
+
+class SettingsError(ValueError):
+    """A configuration value that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Security:
+    """SASL and TLS settings passed to every Kafka client."""
+
+    protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for aiokafka clients."""
+        kwargs: dict[str, Any] = {"security_protocol": self.protocol}
+        if self.protocol in ("SSL", "SASL_SSL"):
+            context = ssl.create_default_context(cafile=self.ssl_cafile)
+            if self.ssl_certfile:
+                context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile)
+            kwargs["ssl_context"] = context
+        if self.protocol.startswith("SASL"):
+            kwargs["sasl_mechanism"] = self.sasl_mechanism or "PLAIN"
+            kwargs["sasl_plain_username"] = self.sasl_username
+            kwargs["sasl_plain_password"] = self.sasl_password
+        return kwargs
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap_servers: str = "127.0.0.1:9092"
+    app_id: str = "rater"
+    topic_prefix: str = ""
+    partitions: int = 8
+    data_dir: Path = Path(".data")
+    web_port: int = 6066
+    expiry_sweep: bool = True
+    sweep_interval_s: float = 3600.0
+    security: Security = field(default_factory=Security)
+
+    def topic(self, name: str) -> str:
+        """The real topic name of one of the spec's topics."""
+        return self.topic_prefix + name
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+            app_id=env.get("RATER_APP_ID", "rater"),
+            topic_prefix=env.get("RATER_TOPIC_PREFIX", ""),
+            partitions=_positive_int(env, "RATER_PARTITIONS", 8),
+            data_dir=Path(env.get("RATER_DATA_DIR", ".data")),
+            web_port=_positive_int(env, "RATER_WEB_PORT", 6066),
+            expiry_sweep=_switch(env, "RATER_EXPIRY_SWEEP", True),
+            sweep_interval_s=float(_positive_int(env, "RATER_SWEEP_INTERVAL_S", 3600)),
+            security=Security(
+                protocol=env.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper(),
+                sasl_mechanism=env.get("KAFKA_SASL_MECHANISM"),
+                sasl_username=env.get("KAFKA_SASL_USERNAME"),
+                sasl_password=env.get("KAFKA_SASL_PASSWORD"),
+                ssl_cafile=env.get("KAFKA_SSL_CAFILE"),
+                ssl_certfile=env.get("KAFKA_SSL_CERTFILE"),
+                ssl_keyfile=env.get("KAFKA_SSL_KEYFILE"),
+            ),
+        )
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a whole number") from None
+    if value < 1:
+        raise SettingsError(f"{name}={raw!r}: expected a number of at least 1")
+    return value
+
+
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("on", "true", "1", "yes"):
+        return True
+    if raw in ("off", "false", "0", "no"):
+        return False
+    raise SettingsError(f"{name}={raw!r}: expected on or off")
