@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import click
 
+from rater.localkafka.cli import kafka
+from rater.stream.cli import topics, worker
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """Kafka-native usage rater for prepaid communications credits."""
+    """Kafka-native usage rater for prepaid communications credits.
+
+    Configuration comes from the environment (KAFKA_BOOTSTRAP_SERVERS,
+    RATER_TOPIC_PREFIX, RATER_PARTITIONS, ...): see README.md.
+    """
 
 
-def _register() -> None:
-    from rater.localkafka.cli import kafka
-
-    main.add_command(kafka)
-
-
-_register()
+main.add_command(kafka)
+main.add_command(topics)
+main.add_command(worker)

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from rater.core.clock import DAY, SECOND, month_of, parse_time
+from rater.core.clock import DAY, SECOND, format_time, month_of, parse_time
 from rater.core.codec import decode_state, encode_state
 from rater.core.money import div_round_half_up, parse_money
 from rater.core.outputs import OUTPUT_TOPICS
@@ -213,8 +213,13 @@ def money_text(micros: int) -> str:
 
 # ------------------------------------------------------------------------- strategies
 
+
+def _advance(dice: int, small: int, days: int) -> int:
+    return days * DAY if dice >= 95 else small * SECOND
+
+
 ADVANCE = st.builds(
-    lambda dice, small, days: days * DAY if dice >= 95 else small * SECOND,
+    _advance,
     st.integers(0, 99),
     st.integers(0, 6 * 3600),
     # months: some land in the 30 days before a 12-month expiry, some beyond it
@@ -387,6 +392,7 @@ class Run:
         self.offsets[topic] += 1
         handler = self.proc.cdr if topic == CDRS else self.proc.account_event
         twin = self.twin.cdr if topic == CDRS else self.twin.account_event
+        note(f"{topic}@{offset} now={format_time(self.now)} key={key!r} value={value!r}")
         outputs = handler(key, value, topic, 0, offset, self.now)
         assert twin(key, value, topic, 0, offset, self.now) == outputs, "decoded state differs"
         entry = Entry(topic, key, value, offset, self.now, outputs)
@@ -395,6 +401,7 @@ class Run:
         return outputs
 
     def sweep(self, tenant: str) -> None:
+        note(f"sweep {tenant} now={format_time(self.now)}")
         outputs = self.proc.sweep(tenant, self.now)
         assert self.twin.sweep(tenant, self.now) == outputs, "decoded state differs"
         self.after_step(outputs, None)

@@ -1,0 +1,142 @@
+"""The Faust application: topics, the tenant table and the batch path.
+
+Faust provides group membership, co-partitioned assignment, recovery of the
+tenant table from its changelog, and rebalance callbacks. The hot path is
+the rater's own (:mod:`rater.stream.consumer`, :mod:`rater.stream.partition`):
+the two agents below only keep the input topics subscribed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+from faust.types import AppT
+
+from rater.stream.consumer import BatchConsumer, RaterTransport
+from rater.stream.partition import PartitionRater
+from rater.stream.settings import Settings
+from rater.stream.tariff_feed import TariffFeed
+from rater.stream.transactions import PartitionTransactions
+
+log = logging.getLogger(__name__)
+
+TABLE = "tenants"
+
+
+class RaterApp(faust.App):
+    """A Faust app whose transport hands batches to the rater."""
+
+    transport_class: type[RaterTransport] = RaterTransport
+
+    def _new_transport(self) -> Any:
+        return self.transport_class(self.conf.broker_consumer, self)
+
+
+def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
+    hot = frozenset({settings.topic("cdrs"), settings.topic("account-events")})
+    client_kwargs = settings.security.client_kwargs()
+
+    consumer_class = type("RaterConsumer", (BatchConsumer,), {"hot_topics": hot})
+    transactions_class = type(
+        "RaterTransactions",
+        (PartitionTransactions,),
+        {
+            "hot_topics": hot,
+            "client_kwargs": client_kwargs,
+            "bootstrap_servers": settings.bootstrap_servers,
+        },
+    )
+    transport_class = type(
+        "RaterTransportForApp",
+        (RaterTransport,),
+        {"Consumer": consumer_class, "TransactionManager": transactions_class},
+    )
+    app_class = type("RaterAppForSettings", (RaterApp,), {"transport_class": transport_class})
+    app = app_class(
+        settings.app_id,
+        broker=f"kafka://{settings.bootstrap_servers}",
+        broker_credentials=_credentials(settings),
+        store="memory://",
+        processing_guarantee="exactly_once",
+        topic_partitions=settings.partitions,
+        key_serializer="raw",
+        value_serializer="raw",
+        web_enabled=False,
+        datadir=str(settings.data_dir),
+        broker_max_poll_records=5000,
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
+        stream_wait_empty=True,
+    )
+    cdrs = app.topic(settings.topic("cdrs"), partitions=settings.partitions)
+    events = app.topic(settings.topic("account-events"), partitions=settings.partitions)
+    table = app.Table(TABLE, partitions=settings.partitions, key_type=bytes, value_type=bytes)
+
+    @app.agent(cdrs, name="cdrs-subscription")
+    async def _cdrs(stream: Any) -> None:  # pragma: no cover - never reached
+        async for _ in stream:
+            raise RuntimeError("CDRs must take the batch path")
+
+    @app.agent(events, name="account-events-subscription")
+    async def _events(stream: Any) -> None:  # pragma: no cover - never reached
+        async for _ in stream:
+            raise RuntimeError("account events must take the batch path")
+
+    feed = TariffFeed(settings.bootstrap_servers, settings.topic("tariffs"), client_kwargs)
+    rater = PartitionRater(
+        settings,
+        feed,
+        table.data,
+        table.changelog_topic.get_topic_name(),
+        settings.app_id,
+        lambda p: app.consumer.transactions.producers[p],
+    )
+    ready = _start_once(feed)
+
+    async def handle(partition: int, batch: dict[Any, list[Any]]) -> None:
+        await ready()
+        await rater.handle(partition, batch)
+
+    consumer_class.handler = staticmethod(handle)
+
+    @app.on_partitions_revoked.connect
+    async def _forget(sender: AppT, revoked: Any, **_: Any) -> None:
+        rater.forget()  # a partition may come back after another owner changed its state
+
+    app.rater = rater  # type: ignore[attr-defined]
+    app.tariff_feed = feed  # type: ignore[attr-defined]
+    return app, rater
+
+
+def _start_once(feed: TariffFeed) -> Any:
+    lock = asyncio.Lock()
+    started = False
+
+    async def ready() -> None:
+        nonlocal started
+        if started:
+            return
+        async with lock:
+            if not started:
+                await feed.start()
+                started = True
+
+    return ready
+
+
+def _credentials(settings: Settings) -> Any:
+    security = settings.security
+    if security.protocol == "PLAINTEXT":
+        return None
+    kwargs = security.client_kwargs()
+    if security.protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=security.sasl_username,
+            password=security.sasl_password,
+            mechanism=security.sasl_mechanism or "PLAIN",
+            ssl_context=kwargs.get("ssl_context"),
+        )
+    return faust.SSLCredentials(kwargs["ssl_context"])

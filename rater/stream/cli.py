@@ -1,0 +1,64 @@
+"""`rater worker` and `rater topics create`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import click
+
+from rater.stream.settings import Settings, SettingsError
+from rater.stream.topics import TopicLayoutError, ensure_topics
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def create_topics_or_fail(settings: Settings) -> list[str]:
+    try:
+        return asyncio.run(ensure_topics(settings))
+    except TopicLayoutError as exc:
+        raise click.ClickException(str(exc)) from None
+    except Exception as exc:  # the broker is down or refuses: say so in one line
+        raise click.ClickException(
+            f"cannot reach Kafka at {settings.bootstrap_servers}: {type(exc).__name__}: {exc}"
+        ) from None
+
+
+@click.group()
+def topics() -> None:
+    """Manage the rater's Kafka topics."""
+
+
+@topics.command("create")
+def topics_create() -> None:
+    """Create all topics, co-partitioned (RATER_PARTITIONS), `tariffs` compacted.
+
+    Idempotent: existing topics are kept. Fails when an existing topic has a
+    different partition count than configured.
+    """
+    settings = load_settings()
+    created = create_topics_or_fail(settings)
+    for name in created:
+        click.echo(f"created {name}")
+    if not created:
+        click.echo("all topics exist")
+
+
+@click.command()
+@click.option("--loglevel", default="info", show_default=True, help="Worker log level.")
+def worker(loglevel: str) -> None:
+    """Run a rating worker (configured from the environment; see README)."""
+    from faust import Worker
+
+    from rater.stream.app import build_app
+
+    settings = load_settings()
+    create_topics_or_fail(settings)
+    logging.basicConfig(level=loglevel.upper())
+    app, _ = build_app(settings)
+    Worker(app, loglevel=loglevel).execute_from_commandline()

@@ -1,0 +1,229 @@
+"""Rating one partition's batch inside one Kafka transaction.
+
+A batch's outputs, the changelog record of every tenant it changed and the
+input offsets are committed together by the partition's transactional
+producer, so a ``read_committed`` consumer sees all of a batch or none of it,
+and a crash replays exactly the uncommitted batches. Local state is updated
+only after the commit; on any failure the partition's cached states are
+dropped and reloaded from the last committed values.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+
+from rater.core import outputs as out
+from rater.core.codec import decode_state, encode_state
+from rater.core.errors import INTERNAL_ERROR, NO_TARIFF
+from rater.core.outputs import Output
+from rater.core.processor import Processor
+from rater.core.state import TenantState
+from rater.stream.settings import Settings
+from rater.stream.tariff_feed import TariffFeed
+
+log = logging.getLogger(__name__)
+
+# Where the owner of partition 0 remembers which bad tariff rows it has published.
+# Longer than any tenant id can be in UTF-8 (64 characters), so it never collides.
+TARIFF_DLQ_KEY = b"\x00rater:tariff-dlq-published:" + b"\x00" * 300
+
+
+def wall_clock_us() -> int:
+    return time.time_ns() // 1000
+
+
+class StateCache(dict[str, TenantState]):
+    """Decoded tenant states of one partition, loaded from the table on first use."""
+
+    def __init__(self, committed: MutableMapping[bytes, bytes]) -> None:
+        super().__init__()
+        self._committed = committed
+
+    def get(self, tenant_id: str, default: Any = None) -> Any:  # type: ignore[override]
+        state = dict.get(self, tenant_id)
+        if state is None:
+            raw = self._committed.get(tenant_id.encode())
+            if raw is None:
+                return default
+            state = decode_state(raw)
+            self[tenant_id] = state
+        return state
+
+
+class PartitionRater:
+    """Applies input batches for the partitions this worker owns."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        tariffs: TariffFeed,
+        table_data: MutableMapping[bytes, bytes],
+        changelog_topic: str,
+        group_id: str,
+        producers: Callable[[int], AIOKafkaProducer],
+        clock: Callable[[], int] = wall_clock_us,
+    ) -> None:
+        self.settings = settings
+        self.tariffs = tariffs
+        self.table = table_data
+        self.changelog_topic = changelog_topic
+        self.group_id = group_id
+        self.producer_for = producers
+        self.clock = clock
+        self.caches: dict[int, StateCache] = {}
+        self.cdrs_topic = settings.topic("cdrs")
+        self.events_topic = settings.topic("account-events")
+        self.topic_names = {name: settings.topic(name) for name in out.OUTPUT_TOPICS}
+        self.applied = 0
+
+    def forget(self, partition: int | None = None) -> None:
+        """Drop cached states (all, or one partition's): they may hold uncommitted changes."""
+        if partition is None:
+            self.caches.clear()
+        else:
+            self.caches.pop(partition, None)
+
+    def _processor(self, partition: int) -> Processor:
+        cache = self.caches.get(partition)
+        if cache is None:
+            cache = self.caches[partition] = StateCache(self.table)
+        return Processor(self.tariffs.index, cache)
+
+    async def handle(self, partition: int, batch: dict[Any, list[Any]]) -> None:
+        producer = self.producer_for(partition)
+        poisoned: dict[tuple[str, int], str] = {}
+        tariffs_checked = False
+        while True:
+            processor = self._processor(partition)
+            emitted, crashed, no_tariff = self._rate(processor, batch, poisoned)
+            if crashed is None and not (no_tariff and not tariffs_checked):
+                break
+            # Replay the batch from committed state: without the message that crashed, or
+            # once the tariff index has every row that existed when the batch was rated.
+            self.forget(partition)
+            if crashed is not None:
+                poisoned[crashed[0]] = crashed[1]
+            else:
+                await self.tariffs.catch_up()
+                tariffs_checked = True
+        dirty = processor.take_dirty()
+        encoded = {tenant.encode(): encode_state(processor.states[tenant]) for tenant in dirty}
+        tariff_dlq = self._tariff_rejections() if partition == 0 else None
+        try:
+            await self._send(producer, partition, emitted, encoded, tariff_dlq)
+            offsets = {
+                TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(
+                    records[-1].offset + 1, ""
+                )
+                for tp, records in batch.items()
+            }
+            await producer.send_offsets_to_transaction(offsets, self.group_id)
+            await producer.commit_transaction()
+        except BaseException:
+            self.forget(partition)
+            try:
+                await producer.abort_transaction()
+            finally:
+                await producer.begin_transaction()
+            raise
+        await producer.begin_transaction()
+        self.table.update(encoded)
+        if tariff_dlq is not None:
+            self.table[TARIFF_DLQ_KEY] = tariff_dlq[1]
+        self.applied += sum(len(records) for records in batch.values())
+
+    def _rate(
+        self,
+        processor: Processor,
+        batch: dict[Any, list[Any]],
+        poisoned: dict[tuple[str, int], str],
+    ) -> tuple[list[Output], tuple[tuple[str, int], str] | None, bool]:
+        """Apply a batch in memory: its outputs, the message that crashed, any no_tariff."""
+        emitted: list[Output] = []
+        now = self.clock()
+        no_tariff = False
+        for tp, record in self._in_time_order(batch):
+            apply = processor.cdr if tp.topic == self.cdrs_topic else processor.account_event
+            where = (tp.topic, record.offset)
+            if where in poisoned:
+                emitted.append(
+                    out.dlq(
+                        tp.topic,
+                        tp.partition,
+                        record.offset,
+                        record.key,
+                        record.value,
+                        INTERNAL_ERROR,
+                        poisoned[where],
+                        None,
+                    )
+                )
+                continue
+            try:
+                result = apply(record.key, record.value, tp.topic, tp.partition, record.offset, now)
+            except Exception as exc:  # a bug must not stop the partition
+                log.exception("failed on %s:%s:%s", tp.topic, tp.partition, record.offset)
+                return emitted, (where, f"{type(exc).__name__}: {exc}"), no_tariff
+            if result and result[0][0] == out.RATER_DLQ:
+                no_tariff = no_tariff or result[0][2]["error"]["code"] == NO_TARIFF
+            emitted.extend(result)
+        return emitted, None, no_tariff
+
+    def _in_time_order(self, batch: dict[Any, list[Any]]) -> list[tuple[Any, Any]]:
+        """A batch's records of both input topics, merged by record timestamp.
+
+        Kafka orders each partition, not the two topics against each other; the
+        producers' timestamps are the best order there is. On a tie account
+        events go first, so an account opened with its first CDR is there for it.
+        Each topic's own order is kept (the sort is stable).
+        """
+        merged = [(tp, record) for tp, records in batch.items() for record in records]
+        if len(batch) > 1:
+            events = self.events_topic
+            merged.sort(key=lambda item: (item[1].timestamp, item[0].topic != events))
+        return merged
+
+    def _tariff_rejections(self) -> tuple[list[Output], bytes] | None:
+        """Bad tariff rows not yet published, with the new published-up-to marker."""
+        raw = self.table.get(TARIFF_DLQ_KEY)
+        published: dict[str, int] = orjson.loads(raw) if raw else {}
+        fresh = [
+            (p, offset, record)
+            for p, offset, record in self.tariffs.rejected
+            if offset >= published.get(str(p), 0)
+        ]
+        if not fresh:
+            return None
+        for p, offset, _ in fresh:
+            published[str(p)] = max(published.get(str(p), 0), offset + 1)
+        return [record for _, _, record in fresh], orjson.dumps(published)
+
+    async def _send(
+        self,
+        producer: AIOKafkaProducer,
+        partition: int,
+        emitted: list[Output],
+        encoded: dict[bytes, bytes],
+        tariff_dlq: tuple[list[Output], bytes] | None,
+    ) -> None:
+        names = self.topic_names
+        futures = []
+        for topic, key, value in emitted:
+            futures.append(await producer.send(names[topic], orjson.dumps(value), key=key))
+        if tariff_dlq is not None:
+            for topic, key, value in tariff_dlq[0]:
+                futures.append(await producer.send(names[topic], orjson.dumps(value), key=key))
+            encoded = encoded | {TARIFF_DLQ_KEY: tariff_dlq[1]}
+        for key, value in encoded.items():
+            futures.append(
+                await producer.send(self.changelog_topic, value, key=key, partition=partition)
+            )
+        for future in futures:
+            await future
