@@ -1,0 +1,61 @@
+"""A rater worker in a child process: for the demo, tests and benchmarks.
+
+Running the real `rater worker` command (not an in-process app) is what lets
+tests kill it with SIGKILL at any moment, as a crash would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from rater.stream.settings import Settings
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "RATER_APP_ID": settings.app_id,
+        "RATER_TOPIC_PREFIX": settings.topic_prefix,
+        "RATER_PARTITIONS": str(settings.partitions),
+        "RATER_DATA_DIR": str(settings.data_dir),
+        "RATER_EXPIRY_SWEEP": "on" if settings.expiry_sweep else "off",
+    }
+
+
+class WorkerProcess:
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = os.environ | settings_env(self.settings)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rater", "worker", "--loglevel", "warning"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, exactly like a crash."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """SIGTERM and wait: a graceful shutdown."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
