@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check rater
 
 bench-core: $(STAMP)
-	$(BIN)/python load/bench_core.py --write docs/benchmarks-core.md
+	$(BIN)/python load/bench_core.py --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

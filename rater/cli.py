@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from rater.localkafka.cli import kafka
+from rater.ops.demo import demo
 from rater.stream.cli import topics, worker
 
 
@@ -20,3 +21,4 @@ def main() -> None:
 main.add_command(kafka)
 main.add_command(topics)
 main.add_command(worker)
+main.add_command(demo)

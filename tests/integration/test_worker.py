@@ -14,10 +14,10 @@ from aiokafka import AIOKafkaProducer
 from jsonschema import Draft202012Validator
 
 from rater.localkafka.readback import read_all
+from rater.ops.scenario import TARIFFS, Scenario, build
 from rater.ops.worker_process import WorkerProcess
 from rater.stream.settings import Settings
 from rater.stream.topics import ensure_topics
-from tests.integration.scenario import TARIFFS, Scenario, build
 
 OUTPUTS = ("rated-cdrs", "ledger", "topup-requests", "overage", "notifications",
            "service-state", "rater-dlq")

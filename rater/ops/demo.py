@@ -1,0 +1,138 @@
+"""`rater demo`: the whole product on a local broker in one command.
+
+Starts the project's own Kafka unless KAFKA_BOOTSTRAP_SERVERS is set,
+creates the topics under a fresh prefix, loads the sample tariffs and a few
+tenants, sends a burst of generated CDRs through a real worker process and
+prints what came out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+import click
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from rater.localkafka.broker import Broker
+from rater.localkafka.readback import read_all
+from rater.ops.scenario import TARIFFS, build
+from rater.ops.worker_process import WorkerProcess
+from rater.stream.settings import Settings
+from rater.stream.topics import ensure_topics
+
+OUTPUTS = (
+    "rated-cdrs",
+    "ledger",
+    "topup-requests",
+    "overage",
+    "notifications",
+    "service-state",
+    "rater-dlq",
+)
+
+
+def run_demo(cdrs_per_tenant: int, timeout: float) -> None:
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        click.echo("starting the local Kafka broker (first run downloads its jars)...", err=True)
+        bootstrap = Broker().start().bootstrap
+    prefix = f"demo-{int(time.time())}-"
+    settings = Settings(
+        bootstrap_servers=bootstrap,
+        app_id=prefix + "rater",
+        topic_prefix=prefix,
+        partitions=4,
+        data_dir=Path(".data") / prefix,
+        expiry_sweep=False,
+    )
+    asyncio.run(ensure_topics(settings))
+    scenario = build(cdrs_per_tenant=cdrs_per_tenant)
+    click.echo(
+        f"broker {bootstrap}; topics {prefix}*; {len(TARIFFS)} tariffs, "
+        f"{len(scenario.messages)} input messages",
+        err=True,
+    )
+    asyncio.run(_produce(settings, scenario.messages))
+    worker = WorkerProcess(settings, Path(".data") / prefix / "worker.log")
+    started = time.monotonic()
+    worker.start()
+    try:
+        counts = asyncio.run(_wait(settings, len(scenario.expected["rated-cdrs"]), worker, timeout))
+    finally:
+        worker.stop()
+    elapsed = time.monotonic() - started
+    click.echo(f"\nrated {counts['rated-cdrs']} CDRs in {elapsed:.1f}s (worker start included)")
+    for name in OUTPUTS:
+        click.echo(f"  {name:15} {counts[name]:6d} records")
+    click.echo("\nbalances:")
+    for tenant, balance in asyncio.run(_balances(settings)).items():
+        click.echo(f"  {tenant:10} {balance}")
+    click.echo(f"\nDLQ codes: {dict(asyncio.run(_dlq_codes(settings)))}")
+    if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        click.echo("\nthe local broker keeps running; stop it with `rater kafka stop`")
+
+
+async def _produce(settings: Settings, messages: list[tuple[str, bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for row in TARIFFS:
+            await producer.send(
+                settings.topic("tariffs"), orjson.dumps(row), key=row["tariff_id"].encode()
+            )
+        base = int(time.time() * 1000)
+        for i, (topic, key, value) in enumerate(messages):
+            await producer.send(settings.topic(topic), value, key=key, timestamp_ms=base + i)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _wait(
+    settings: Settings, want: int, worker: WorkerProcess, timeout: float
+) -> dict[str, int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rated = await read_all(settings.bootstrap_servers, settings.topic("rated-cdrs"))
+        if len(rated) >= want:
+            break
+        if not worker.alive():
+            raise click.ClickException(f"the worker stopped; see {worker.log_path}")
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"only {len(rated)} of {want} CDRs rated in {timeout}s")
+        await asyncio.sleep(0.5)  # poll interval
+    return {
+        name: len(await read_all(settings.bootstrap_servers, settings.topic(name)))
+        for name in OUTPUTS
+    }
+
+
+async def _balances(settings: Settings) -> dict[str, str]:
+    balances: dict[str, str] = {}
+    for record in await read_all(settings.bootstrap_servers, settings.topic("ledger")):
+        entry = orjson.loads(record.value)
+        balances[entry["tenant_id"]] = entry["balance_after"]
+    return dict(sorted(balances.items()))
+
+
+async def _dlq_codes(settings: Settings) -> Counter[str]:
+    records = await read_all(settings.bootstrap_servers, settings.topic("rater-dlq"))
+    return Counter(orjson.loads(record.value)["error"]["code"] for record in records)
+
+
+@click.command()
+@click.option(
+    "--cdrs-per-tenant",
+    default=250,
+    show_default=True,
+    help="CDRs generated for each of the four sample tenants.",
+)
+@click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for output.")
+def demo(cdrs_per_tenant: int, timeout: float) -> None:
+    """Run the rater end to end on a local Kafka and print a summary."""
+    run_demo(cdrs_per_tenant, timeout)
