@@ -44,9 +44,30 @@ def to_datetime(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
+_DATES: dict[int, str] = {}  # day number -> "YYYY-MM-DDT"; a CDR writes 2-3 times
+
+
+def _date_prefix(days: int) -> str:
+    prefix = _DATES.get(days)
+    if prefix is None:
+        if len(_DATES) > 100_000:
+            _DATES.clear()
+        prefix = _DATES[days] = (_EPOCH + timedelta(days=days)).date().isoformat() + "T"
+    return prefix
+
+
 def format_time(micros: int) -> str:
-    """Write a time in UTC with a ``Z`` suffix (SPEC section 2)."""
-    return (_EPOCH + timedelta(microseconds=micros)).replace(tzinfo=None).isoformat() + "Z"
+    """Write a time in UTC with a ``Z`` suffix (SPEC section 2).
+
+    Integer arithmetic plus a per-day cache: this runs several times per CDR.
+    """
+    days, rest = divmod(micros, DAY)
+    seconds, fraction = divmod(rest, SECOND)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    if fraction:
+        return f"{_date_prefix(days)}{hours:02d}:{minutes:02d}:{seconds:02d}.{fraction:06d}Z"
+    return f"{_date_prefix(days)}{hours:02d}:{minutes:02d}:{seconds:02d}Z"
 
 
 def from_datetime(moment: datetime) -> int:
@@ -64,5 +85,4 @@ def add_months(micros: int, months: int) -> int:
 
 def month_of(micros: int) -> str:
     """The UTC calendar month (``YYYY-MM``) a time falls in: the pool month."""
-    moment = to_datetime(micros)
-    return f"{moment.year:04d}-{moment.month:02d}"
+    return _date_prefix(micros // DAY)[:7]

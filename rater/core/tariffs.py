@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from rater.core.messages import TariffRow
 
-MAX_PREFIX = 15
-
 
 def _better(candidate: TariffRow, best: TariffRow | None) -> bool:
     """Tie-break between rows of one prefix: latest start, then smallest id."""
@@ -32,6 +30,7 @@ class TariffIndex:
     def __init__(self) -> None:
         self._by_id: dict[str, TariffRow] = {}
         self._groups: dict[tuple[str, str, str], list[TariffRow]] = {}
+        self._longest = 0  # no probe needs to be longer than the longest prefix ever seen
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -44,6 +43,7 @@ class TariffIndex:
         self._by_id[row.tariff_id] = row
         key = (row.call_type, row.currency, row.prefix)
         self._groups.setdefault(key, []).append(row)
+        self._longest = max(self._longest, len(row.prefix))
 
     def delete(self, tariff_id: str) -> None:
         old = self._by_id.pop(tariff_id, None)
@@ -58,7 +58,7 @@ class TariffIndex:
     def lookup(self, call_type: str, currency: str, digits: str, at: int) -> TariffRow | None:
         """The row that rates a call to ``digits`` started at ``at``, or None."""
         groups = self._groups
-        for length in range(min(len(digits), MAX_PREFIX), 0, -1):
+        for length in range(min(len(digits), self._longest), 0, -1):
             group = groups.get((call_type, currency, digits[:length]))
             if group is None:
                 continue
