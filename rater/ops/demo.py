@@ -18,22 +18,13 @@ import click
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from rater.core.outputs import OUTPUT_TOPICS as OUTPUTS
 from rater.localkafka.broker import Broker
 from rater.localkafka.readback import read_all
 from rater.ops.scenario import TARIFFS, build
 from rater.ops.worker_process import WorkerProcess
 from rater.stream.settings import Settings
 from rater.stream.topics import ensure_topics
-
-OUTPUTS = (
-    "rated-cdrs",
-    "ledger",
-    "topup-requests",
-    "overage",
-    "notifications",
-    "service-state",
-    "rater-dlq",
-)
 
 
 def run_demo(cdrs_per_tenant: int, timeout: float) -> None:

@@ -13,14 +13,13 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from jsonschema import Draft202012Validator
 
+from rater.core.outputs import OUTPUT_TOPICS as OUTPUTS
 from rater.localkafka.readback import read_all
 from rater.ops.scenario import TARIFFS, Scenario, build
 from rater.ops.worker_process import WorkerProcess
 from rater.stream.settings import Settings
 from rater.stream.topics import ensure_topics
 
-OUTPUTS = ("rated-cdrs", "ledger", "topup-requests", "overage", "notifications",
-           "service-state", "rater-dlq")
 ID_FIELD = {"rated-cdrs": "cdr_id", "ledger": "entry_id", "topup-requests": "request_id",
             "overage": "overage_id", "notifications": "notification_id",
             "service-state": "state_id", "rater-dlq": "dlq_id"}
