@@ -16,11 +16,11 @@ from pathlib import Path
 
 import click
 import orjson
-from aiokafka import AIOKafkaProducer
 
 from rater.core.outputs import OUTPUT_TOPICS as OUTPUTS
 from rater.localkafka.broker import Broker
 from rater.localkafka.readback import read_all
+from rater.ops.inputs import produce_inputs
 from rater.ops.scenario import TARIFFS, build
 from rater.ops.worker_process import WorkerProcess
 from rater.stream.settings import Settings
@@ -48,7 +48,7 @@ def run_demo(cdrs_per_tenant: int, timeout: float) -> None:
         f"{len(scenario.messages)} input messages",
         err=True,
     )
-    asyncio.run(_produce(settings, scenario.messages))
+    asyncio.run(produce_inputs(settings, scenario.messages, TARIFFS))
     worker = WorkerProcess(settings, Path(".data") / prefix / "worker.log")
     started = time.monotonic()
     worker.start()
@@ -66,22 +66,6 @@ def run_demo(cdrs_per_tenant: int, timeout: float) -> None:
     click.echo(f"\nDLQ codes: {dict(asyncio.run(_dlq_codes(settings)))}")
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         click.echo("\nthe local broker keeps running; stop it with `rater kafka stop`")
-
-
-async def _produce(settings: Settings, messages: list[tuple[str, bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
-    await producer.start()
-    try:
-        for row in TARIFFS:
-            await producer.send(
-                settings.topic("tariffs"), orjson.dumps(row), key=row["tariff_id"].encode()
-            )
-        base = int(time.time() * 1000)
-        for i, (topic, key, value) in enumerate(messages):
-            await producer.send(settings.topic(topic), value, key=key, timestamp_ms=base + i)
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 async def _wait(

@@ -35,6 +35,16 @@ log = logging.getLogger(__name__)
 TARIFF_DLQ_KEY = b"\x00rater:tariff-dlq-published:" + b"\x00" * 300
 
 
+def applied_key(partition: int) -> bytes:
+    """Where a partition's next input offsets are kept, committed with its state.
+
+    Consumer-group offsets committed in a transaction become readable a moment
+    after the commit returns, so a new owner can be handed older ones; this
+    marker lets it skip what the state already holds, DLQ'd messages included.
+    """
+    return b"\x00rater:applied-offsets:%d:" % partition + b"\x00" * 300
+
+
 def wall_clock_us() -> int:
     return time.time_ns() // 1000
 
@@ -98,6 +108,16 @@ class PartitionRater:
 
     async def handle(self, partition: int, batch: dict[Any, list[Any]]) -> None:
         producer = self.producer_for(partition)
+        marker_key = applied_key(partition)
+        raw_marker = self.table.get(marker_key)
+        applied: dict[str, int] = orjson.loads(raw_marker) if raw_marker else {}
+        fresh = {
+            tp: [r for r in records if r.offset >= applied.get(tp.topic, 0)]
+            for tp, records in batch.items()
+        }
+        batch = {tp: records for tp, records in fresh.items() if records}
+        if not batch:
+            return
         poisoned: dict[tuple[str, int], str] = {}
         tariffs_checked = False
         while True:
@@ -115,6 +135,9 @@ class PartitionRater:
                 tariffs_checked = True
         dirty = processor.take_dirty()
         encoded = {tenant.encode(): encode_state(processor.states[tenant]) for tenant in dirty}
+        for tp, records in batch.items():
+            applied[tp.topic] = records[-1].offset + 1
+        encoded[marker_key] = orjson.dumps(applied)
         tariff_dlq = self._tariff_rejections() if partition == 0 else None
         try:
             await self._send(producer, partition, emitted, encoded, tariff_dlq)

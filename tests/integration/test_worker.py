@@ -10,11 +10,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 from jsonschema import Draft202012Validator
 
 from rater.core.outputs import OUTPUT_TOPICS as OUTPUTS
 from rater.localkafka.readback import read_all
+from rater.ops.inputs import produce_inputs
 from rater.ops.scenario import TARIFFS, Scenario, build
 from rater.ops.worker_process import WorkerProcess
 from rater.stream.settings import Settings
@@ -38,23 +38,6 @@ def settings(kafka_bootstrap: str, unique_prefix: str, tmp_path: Path) -> Settin
     )
     asyncio.run(ensure_topics(settings))
     return settings
-
-
-async def produce(settings: Settings, messages: list[tuple[str, bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
-    await producer.start()
-    try:
-        base = int(time.time() * 1000)
-        for i, (topic, key, value) in enumerate(messages):
-            await producer.send(settings.topic(topic), value, key=key, timestamp_ms=base + i)
-        await producer.flush()
-    finally:
-        await producer.stop()
-
-
-async def produce_tariffs(settings: Settings) -> None:
-    await produce(settings, [("tariffs", row["tariff_id"].encode(), orjson.dumps(row))
-                             for row in TARIFFS])
 
 
 async def outputs(settings: Settings) -> dict[str, list]:
@@ -96,8 +79,7 @@ def check(scenario: Scenario, got: dict[str, list]) -> None:
 
 async def test_worker_output_equals_the_core(settings: Settings, tmp_path: Path) -> None:
     scenario = build()
-    await produce_tariffs(settings)
-    await produce(settings, scenario.messages)
+    await produce_inputs(settings, scenario.messages, TARIFFS)
     worker = WorkerProcess(settings, tmp_path / "worker.log")
     worker.start()
     try:
@@ -111,8 +93,7 @@ async def test_kill_9_mid_scenario_loses_and_doubles_nothing(
 ) -> None:
     scenario = build(cdrs_per_tenant=60, seed=11)
     half = len(scenario.messages) // 2
-    await produce_tariffs(settings)
-    await produce(settings, scenario.messages[:half])
+    await produce_inputs(settings, scenario.messages[:half], TARIFFS)
     worker = WorkerProcess(settings, tmp_path / "worker.log")
     worker.start()
     try:
@@ -121,12 +102,12 @@ async def test_kill_9_mid_scenario_loses_and_doubles_nothing(
             assert time.monotonic() < deadline and worker.alive()
             await asyncio.sleep(0.2)  # poll interval
         worker.kill()
-        await produce(settings, scenario.messages[half:])
+        await produce_inputs(settings, scenario.messages[half:])
         worker.start()
         check(scenario, await wait_for(settings, scenario, worker))
         worker.stop()  # graceful stop and a restart change nothing either
         worker.start()
-        await produce(settings, scenario.messages[:10])  # duplicates of applied messages
+        await produce_inputs(settings, scenario.messages[:10])  # duplicates of applied messages
         await asyncio.sleep(0)  # nothing to wait for: the next check reads what is committed
         check(scenario, await wait_for(settings, scenario, worker))
     finally:
