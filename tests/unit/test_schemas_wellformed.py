@@ -12,21 +12,12 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from rater.core.outputs import OUTPUT_TOPICS
+from rater.stream.settings import TOPICS
+
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
-TOPICS = [
-    "cdrs",
-    "account-events",
-    "tariffs",
-    "rated-cdrs",
-    "ledger",
-    "topup-requests",
-    "overage",
-    "notifications",
-    "service-state",
-    "rater-dlq",
-]
-OUTPUT_TOPICS = TOPICS[3:]
+# The product's own topic lists: a schema file for each topic the rater uses, no more.
 
 _DROP = object()
 
