@@ -19,25 +19,73 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 # RFC 3339 date-time: a full date, a full time with seconds, and an offset.
 _RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.(\d+))?(?:[Zz]|[+-]\d{2}:\d{2})"
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))"
 )
+_DAY_NUMBERS: dict[str, int] = {}  # "YYYY-MM-DD" -> days since the epoch; a CDR parses 1
+
+
+def _day_number(date_text: str) -> int | None:
+    days = _DAY_NUMBERS.get(date_text)
+    if days is None:
+        try:
+            moment = datetime.fromisoformat(date_text + "T00:00:00+00:00")
+        except ValueError:
+            return None
+        if len(_DAY_NUMBERS) > 100_000:
+            _DAY_NUMBERS.clear()
+        days = _DAY_NUMBERS[date_text] = (moment - _EPOCH).days
+    return days
+
+
+_MINUTES: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM" -> epoch µs of that UTC minute
+_UTC_TAIL = re.compile(r":([0-5][0-9])(?:\.([0-9]+))?[Zz]")
 
 
 def parse_time(text: object) -> int | None:
     """Parse an RFC 3339 time into epoch microseconds, or None when invalid.
 
-    Digits beyond microseconds are truncated: no billing rule needs them.
+    Every message carries a time, so a UTC time in a minute already seen
+    costs one dictionary probe and a short match; anything else takes the
+    full parse. Digits beyond microseconds are truncated: no rule needs them.
     """
-    if type(text) is not str or _RFC3339.fullmatch(text) is None:
+    if type(text) is not str:
         return None
-    frac = _RFC3339.fullmatch(text).group(1)  # type: ignore[union-attr]
-    if frac is not None and len(frac) > 6:
-        text = text.replace(frac, frac[:6], 1)
-    try:
-        parsed = datetime.fromisoformat(text.upper().replace(" ", "T"))
-    except ValueError:
+    base = _MINUTES.get(text[:16])
+    if base is not None:
+        tail = _UTC_TAIL.fullmatch(text, 16)
+        if tail is not None:
+            seconds, frac = tail.groups()
+            micros = base + int(seconds) * SECOND
+            if frac is not None:
+                micros += int(frac[:6].ljust(6, "0"))
+            return micros
+    return _parse_time_fully(text)
+
+
+def _parse_time_fully(text: str) -> int | None:
+    match = _RFC3339.fullmatch(text)
+    if match is None:
         return None
-    return (parsed - _EPOCH) // _ONE_US
+    date_text, hours, minutes, seconds, frac, sign, off_h, off_m = match.groups()
+    days = _day_number(date_text)
+    hours, minutes, seconds = int(hours), int(minutes), int(seconds)
+    if days is None or hours > 23 or minutes > 59 or seconds > 59:
+        return None
+    minute = ((days * 24 + hours) * 60 + minutes) * MINUTE
+    micros = minute + seconds * SECOND
+    if frac is not None:
+        micros += int(frac[:6].ljust(6, "0"))
+    if sign is None:
+        if len(_MINUTES) > 100_000:
+            _MINUTES.clear()
+        _MINUTES[text[:16]] = minute
+        return micros
+    off_h, off_m = int(off_h), int(off_m)
+    if off_h > 23 or off_m > 59:
+        return None
+    offset = (off_h * 60 + off_m) * MINUTE
+    return micros - offset if sign == "+" else micros + offset
 
 
 def to_datetime(micros: int) -> datetime:
@@ -56,18 +104,33 @@ def _date_prefix(days: int) -> str:
     return prefix
 
 
+_CLOCK_FACES: dict[int, str] = {}  # second of the day -> "HH:MM:SS", at most 86,400
+_last_formatted = (-1, "")  # a CDR writes its start, the tenant clock and a ledger time: often one
+
+
 def format_time(micros: int) -> str:
     """Write a time in UTC with a ``Z`` suffix (SPEC section 2).
 
-    Integer arithmetic plus a per-day cache: this runs several times per CDR.
+    Integer arithmetic, per-day and per-second caches and the last result
+    kept: this runs several times per CDR, mostly for the same instant.
     """
+    global _last_formatted
+    last_micros, last_text = _last_formatted
+    if micros == last_micros:
+        return last_text
     days, rest = divmod(micros, DAY)
-    seconds, fraction = divmod(rest, SECOND)
-    hours, seconds = divmod(seconds, 3600)
-    minutes, seconds = divmod(seconds, 60)
+    second, fraction = divmod(rest, SECOND)
+    face = _CLOCK_FACES.get(second)
+    if face is None:
+        hours, seconds = divmod(second, 3600)
+        minutes, seconds = divmod(seconds, 60)
+        face = _CLOCK_FACES[second] = f"{hours:02d}:{minutes:02d}:{seconds:02d}"
     if fraction:
-        return f"{_date_prefix(days)}{hours:02d}:{minutes:02d}:{seconds:02d}.{fraction:06d}Z"
-    return f"{_date_prefix(days)}{hours:02d}:{minutes:02d}:{seconds:02d}Z"
+        text = f"{_date_prefix(days)}{face}.{fraction:06d}Z"
+    else:
+        text = _date_prefix(days) + face + "Z"
+    _last_formatted = (micros, text)
+    return text
 
 
 def from_datetime(moment: datetime) -> int:

@@ -64,6 +64,16 @@ def _advance(state: TenantState, at: int, emitted: list[Output]) -> None:
         state.clock = at
     clock = state.clock
     lots = state.lots
+    # Lots are sorted by expiry: when the first is not yet within its notice
+    # period, no lot is, and this runs for every CDR.
+    if lots and clock >= lots[0].expires_at - EXPIRING_NOTICE:
+        _expire_and_warn(state, clock, emitted)
+    if clock - state.pruned_at >= DAY:
+        _prune(state)
+
+
+def _expire_and_warn(state: TenantState, clock: int, emitted: list[Output]) -> None:
+    lots = state.lots
     while lots and lots[0].expires_at <= clock:
         lot = lots.pop(0)
         if lot.remaining > 0:
@@ -91,8 +101,6 @@ def _advance(state: TenantState, at: int, emitted: list[Output]) -> None:
                     },
                 )
             )
-    if clock - state.pruned_at >= DAY:
-        _prune(state)
 
 
 def _prune(state: TenantState) -> None:
@@ -110,9 +118,15 @@ def _prune(state: TenantState) -> None:
 
 
 def _settle(
-    state: TenantState, before: int, ref: str, check_trigger: bool, emitted: list[Output]
+    state: TenantState,
+    before: int,
+    ref: str,
+    check_trigger: bool,
+    emitted: list[Output],
+    after: int | None = None,
 ) -> None:
-    after = state.balance()
+    if after is None:
+        after = state.balance()
     if before > 0 >= after:
         emitted.append(
             out.notification(state, "balance_zero", ref, {"balance": out.format_money(after)})
@@ -241,10 +255,10 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
     )
     moved = from_credits + from_deficit
     if moved:
-        emitted.append(out.ledger(state, f"usage:{cdr.cdr_id}", "usage", -moved))
+        emitted.append(out.ledger(state, "usage:" + cdr.cdr_id, "usage", -moved, balance))
     if overage_amount:
         emitted.append(out.overage(state, cdr.cdr_id, overage_amount, cdr.cdr_id))
-    _settle(state, before, cdr.cdr_id, False, emitted)
+    _settle(state, before, cdr.cdr_id, False, emitted, balance)
     return emitted
 
 

@@ -34,12 +34,19 @@ def parse_money(text: object) -> int | None:
 
 
 def format_money(micros: int) -> str:
-    """Write micro-units with exactly 6 fractional digits, as the rater must."""
+    """Write micro-units with exactly 6 fractional digits, as the rater must.
+
+    String slicing rather than ``divmod`` and a format spec: a rated CDR
+    writes seven amounts.
+    """
+    if micros == 0:
+        return "0.000000"
     if micros < 0:
-        whole, frac = divmod(-micros, MICRO)
-        return f"-{whole}.{frac:06d}"
-    whole, frac = divmod(micros, MICRO)
-    return f"{whole}.{frac:06d}"
+        return "-" + format_money(-micros)
+    digits = str(micros)
+    if len(digits) > 6:
+        return digits[:-6] + "." + digits[-6:]
+    return "0." + digits.rjust(6, "0")
 
 
 def div_round_half_up(numerator: int, denominator: int) -> int:

@@ -36,8 +36,15 @@ BLOCKED_SERVICES = ("tollfree_dialin", "international")
 Output = tuple[str, bytes | None, dict[str, Any]]
 
 
-def ledger(state: TenantState, entry_id: str, kind: str, amount: int) -> Output:
-    """A ledger entry; call it after the change, so ``balance_after`` is current."""
+def ledger(
+    state: TenantState, entry_id: str, kind: str, amount: int, balance: int | None = None
+) -> Output:
+    """A ledger entry; call it after the change, so ``balance_after`` is current.
+
+    ``balance`` saves recomputing it when the caller has it already.
+    """
+    if balance is None:
+        balance = state.balance()
     return (
         LEDGER,
         state.tenant_id.encode(),
@@ -46,7 +53,7 @@ def ledger(state: TenantState, entry_id: str, kind: str, amount: int) -> Output:
             "tenant_id": state.tenant_id,
             "kind": kind,
             "amount": format_money(amount),
-            "balance_after": format_money(state.balance()),
+            "balance_after": format_money(balance),
             "at": format_time(state.clock),
         },
     )
