@@ -196,7 +196,7 @@ def _int(obj: dict[str, Any], field: str, low: int, high: int | None, tenant: st
 
 def _choice(obj: dict[str, Any], field: str, allowed: frozenset[str], tenant: str | None) -> str:
     value = obj.get(field)
-    if value not in allowed:
+    if type(value) is not str or value not in allowed:  # a list or dict is not hashable
         raise _bad(field, f"must be one of {', '.join(sorted(allowed))}", tenant)
     return value  # type: ignore[return-value]
 
@@ -238,9 +238,15 @@ def decode_cdr(key: bytes | None, value: bytes | None) -> Cdr:
             and key == tenant_id.encode()
             and type(cdr_id) is str
             and 0 < len(cdr_id) <= 128
+            and type(call_type) is str
             and call_type in CALL_TYPES
-            and (plan in PLANS if call_type == "outbound" or "plan" in obj else True)
+            and (
+                type(plan) is str and plan in PLANS
+                if call_type == "outbound" or "plan" in obj
+                else True
+            )
             and ("user_id" not in obj or type(get("user_id")) is str)
+            and type(origin) is str
             and origin in _COUNTRIES_SEEN
             and type(destination) is str
             and type(duration) is int

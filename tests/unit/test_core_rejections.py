@@ -44,6 +44,9 @@ def opened(now: str = "2040-01-01T00:00:00Z") -> Harness:
         (b"acme", orjson.dumps(CDR | {"destination": "+12345"}), "invalid_field"),
         (b"acme", orjson.dumps(CDR | {"plan": None}), "invalid_field"),
         (b"acme", orjson.dumps(CDR | {"call_type": "fax"}), "invalid_field"),
+        # a list or object where a name is expected is a bad field, not a crash
+        (b"acme", orjson.dumps(CDR | {"call_type": []}), "invalid_field"),
+        (b"acme", orjson.dumps(CDR | {"plan": {"a": 1}}), "invalid_field"),
         (b"acme", orjson.dumps(CDR | {"started_at": "yesterday"}), "invalid_field"),
         (b"acme", orjson.dumps(CDR | {"cdr_id": "x" * 129}), "invalid_field"),
         (b"acme", orjson.dumps(CDR | {"origin_country": "de"}), "invalid_field"),
@@ -194,3 +197,15 @@ def test_a_duplicate_event_is_ignored() -> None:
     assert one(h.raw_event(b"acme", orjson.dumps(body)), "ledger")
     assert h.raw_event(b"acme", orjson.dumps(body)) == []
     assert on(h.raw_event(b"acme", orjson.dumps(body | {"currency": "USD"})), "rater-dlq")
+
+
+@pytest.mark.parametrize(
+    ("kind", "field"),
+    [("contact_changed", "type"), ("contact_changed", "language"),
+     ("billing_model_changed", "billing_model")],
+)
+def test_an_unhashable_value_where_a_name_is_expected_is_a_bad_field(kind: str, field: str) -> None:
+    h = opened()
+    body = {"type": kind, "event_id": "e9", "tenant_id": "acme", "at": "2026-01-02T00:00:00Z",
+            "contact_email": "a@b.de", "language": "de", "billing_model": "nce"}
+    assert dlq_code(h.raw_event(b"acme", orjson.dumps(body | {field: ["x"]}))) == "invalid_field"
