@@ -102,6 +102,13 @@ class TariffIndex:
             group = by_prefix.get(digits[:length])
             if group is None:
                 continue
+            if len(group) == 1:  # the usual case: one row per prefix
+                row = group[0]
+                if row.effective_from <= at and (
+                    row.effective_to is None or at < row.effective_to
+                ):
+                    return row
+                continue
             best = None
             for row in group:
                 if (
