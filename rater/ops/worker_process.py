@@ -23,21 +23,34 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "RATER_PARTITIONS": str(settings.partitions),
         "RATER_DATA_DIR": str(settings.data_dir),
         "RATER_EXPIRY_SWEEP": "on" if settings.expiry_sweep else "off",
+        "RATER_SWEEP_INTERVAL_S": str(int(settings.sweep_interval_s)),
+        "RATER_MAX_POLL_RECORDS": str(settings.max_poll_records),
     }
 
 
 class WorkerProcess:
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    """``module`` lets a test run a worker with faults injected (same command line)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        log_path: Path,
+        module: str = "rater",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.settings = settings
         self.log_path = log_path
+        self.module = module
+        self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = os.environ | settings_env(self.settings)
+        env = os.environ | settings_env(self.settings) | self.env
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
+        loglevel = os.environ.get("RATER_WORKER_LOGLEVEL", "warning")  # "info" to debug a test
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rater", "worker", "--loglevel", "warning"],
+            [sys.executable, "-m", self.module, "worker", "--loglevel", loglevel],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -59,6 +72,11 @@ class WorkerProcess:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the process to end by itself; its return code (-9 for SIGKILL)."""
+        assert self.proc is not None
+        return self.proc.wait(timeout)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

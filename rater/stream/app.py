@@ -66,7 +66,7 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
         value_serializer="raw",
         web_enabled=False,
         datadir=str(settings.data_dir),
-        broker_max_poll_records=5000,
+        broker_max_poll_records=settings.max_poll_records,
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
         stream_wait_empty=True,

@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+from rater.stream.aligner import Aligner
 
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[int, dict[Any, list[Any]]], Awaitable[None]]
+MAX_HOLD_S = 2.0  # longest a record waits for the other input topic to show its time
 
 
 class BatchConsumer(faust_aiokafka.Consumer):
@@ -36,26 +40,68 @@ class BatchConsumer(faust_aiokafka.Consumer):
             self._batch_lock = asyncio.Lock()
         return self._batch_lock
 
+    _aligner: Aligner | None = None
+    _aligned_generation: int = -1
+
+    def aligner(self) -> Aligner:
+        if self._aligner is None:
+            self._aligner = Aligner()
+        return self._aligner
+
     async def _drain_messages(self, fetcher: Any) -> None:
         callback, to_message = self.callback, self._to_message
+        aligner = self.aligner()
+        topics = sorted(self.hot_topics)
+        holding: set[int] = set()
         while not (self._stopped.is_set() or fetcher._stopped.is_set()):
-            records, active = await self._wait_next_records(1.0)
-            if not records or self.should_stop:
+            records, active = await self._wait_next_records(0.05 if holding else 1.0)
+            if self.should_stop:
                 continue
             if not self.flow_active:
+                aligner.clear()
+                holding.clear()
                 await self.perform_seek()
                 continue
             generation = self.app.consumer_generation_id
-            batches: dict[int, dict[Any, list[Any]]] = defaultdict(dict)
-            for tp, tp_records in records.items():
+            if generation != self._aligned_generation:
+                aligner.clear()  # a rebalance: what was held is fetched again
+                holding.clear()
+                self._aligned_generation = generation
+            now = time.monotonic()
+            for tp, tp_records in (records or {}).items():
                 if tp.topic in self.hot_topics:
                     if active is None or tp in active:
-                        batches[tp.partition][tp] = tp_records
+                        aligner.add(tp, tp_records, now)
+                        holding.add(tp.partition)
                 else:
                     for record in tp_records:
                         await callback(to_message(tp, record))
+            batches: dict[int, dict[Any, list[Any]]] = {}
+            for partition in sorted(holding):
+                tps = [TP(topic, partition) for topic in topics]
+                released = aligner.release(tps, self._caught_up, now, MAX_HOLD_S)
+                if released:
+                    batches[partition] = released
+                if not any(aligner.held(tp) for tp in tps):
+                    holding.discard(partition)
             if batches:
                 await self._apply(batches, generation)
+
+    def _caught_up(self, tp: Any) -> bool:
+        """Has this partition nothing more to fetch right now (position at the LSO)?
+
+        Reads aiokafka 0.14's subscription state (pinned): the public
+        ``position()`` is a coroutine, this runs for every batch.
+        """
+        try:
+            consumer = self._thread._ensure_consumer()
+            state = consumer._subscription.subscription.assignment.state_value(tp)
+            end = consumer.last_stable_offset(tp)
+        except Exception:  # not assigned (any more), or no fetch answered yet
+            return False
+        if state is None or not state.has_valid_position or end is None or end < 0:
+            return False
+        return state.position >= end
 
     async def _apply(self, batches: dict[int, dict[Any, list[Any]]], generation: int) -> None:
         async with self.batch_lock():
@@ -68,6 +114,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:
                 log.error("batch failed, rewinding to committed offsets", exc_info=failures[0])
+                self.aligner().clear()
                 await self.perform_seek()
 
     async def wait_empty(self) -> None:

@@ -93,6 +93,15 @@ class PartitionRater:
         self.topic_names = {name: settings.topic(name) for name in out.OUTPUT_TOPICS}
         self.applied = 0
 
+    async def checkpoint(self, point: str, producer: AIOKafkaProducer) -> None:
+        """A named step of :meth:`handle`; the crash tests kill the worker at each one.
+
+        ``rated``: batch applied in memory, nothing sent. ``state_written``:
+        changelog records sent, outputs not yet. ``sent``: everything sent,
+        offsets not yet in the transaction. ``offsets_added``: just before the
+        commit. ``committed``: committed, local table not yet updated.
+        """
+
     def forget(self, partition: int | None = None) -> None:
         """Drop cached states (all, or one partition's): they may hold uncommitted changes."""
         if partition is None:
@@ -133,6 +142,7 @@ class PartitionRater:
             else:
                 await self.tariffs.catch_up()
                 tariffs_checked = True
+        await self.checkpoint("rated", producer)
         dirty = processor.take_dirty()
         encoded = {tenant.encode(): encode_state(processor.states[tenant]) for tenant in dirty}
         for tp, records in batch.items():
@@ -141,6 +151,7 @@ class PartitionRater:
         tariff_dlq = self._tariff_rejections() if partition == 0 else None
         try:
             await self._send(producer, partition, emitted, encoded, tariff_dlq)
+            await self.checkpoint("sent", producer)
             offsets = {
                 TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(
                     records[-1].offset + 1, ""
@@ -148,6 +159,7 @@ class PartitionRater:
                 for tp, records in batch.items()
             }
             await producer.send_offsets_to_transaction(offsets, self.group_id)
+            await self.checkpoint("offsets_added", producer)
             await producer.commit_transaction()
         except BaseException:
             self.forget(partition)
@@ -156,6 +168,7 @@ class PartitionRater:
             finally:
                 await producer.begin_transaction()
             raise
+        await self.checkpoint("committed", producer)
         await producer.begin_transaction()
         self.table.update(encoded)
         if tariff_dlq is not None:
@@ -238,15 +251,17 @@ class PartitionRater:
     ) -> None:
         names = self.topic_names
         futures = []
-        for topic, key, value in emitted:
-            futures.append(await producer.send(names[topic], orjson.dumps(value), key=key))
         if tariff_dlq is not None:
-            for topic, key, value in tariff_dlq[0]:
-                futures.append(await producer.send(names[topic], orjson.dumps(value), key=key))
             encoded = encoded | {TARIFF_DLQ_KEY: tariff_dlq[1]}
         for key, value in encoded.items():
             futures.append(
                 await producer.send(self.changelog_topic, value, key=key, partition=partition)
             )
+        await self.checkpoint("state_written", producer)
+        for topic, key, value in emitted:
+            futures.append(await producer.send(names[topic], orjson.dumps(value), key=key))
+        if tariff_dlq is not None:
+            for topic, key, value in tariff_dlq[0]:
+                futures.append(await producer.send(names[topic], orjson.dumps(value), key=key))
         for future in futures:
             await future

@@ -69,6 +69,7 @@ class Settings:
     web_port: int = 6066
     expiry_sweep: bool = True
     sweep_interval_s: float = 3600.0
+    max_poll_records: int = 5000
     security: Security = field(default_factory=Security)
 
     def topic(self, name: str) -> str:
@@ -87,6 +88,7 @@ class Settings:
             web_port=_positive_int(env, "RATER_WEB_PORT", 6066),
             expiry_sweep=_switch(env, "RATER_EXPIRY_SWEEP", True),
             sweep_interval_s=float(_positive_int(env, "RATER_SWEEP_INTERVAL_S", 3600)),
+            max_poll_records=_positive_int(env, "RATER_MAX_POLL_RECORDS", 5000),
             security=Security(
                 protocol=env.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper(),
                 sasl_mechanism=env.get("KAFKA_SASL_MECHANISM"),

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -112,3 +114,36 @@ async def test_kill_9_mid_scenario_loses_and_doubles_nothing(
         check(scenario, await wait_for(settings, scenario, worker))
     finally:
         worker.stop()
+
+
+CRASH_POINTS = ["rated", "state_written", "sent", "offsets_added", "committed"]
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+async def test_kill_9_at_each_step_of_a_batch(
+    settings: Settings, tmp_path: Path, point: str
+) -> None:
+    """SIGKILL at one step of the third batch, then a normal worker finishes the scenario.
+
+    Small polls make many batches, so the crash lands mid-scenario with
+    committed batches before it and uncommitted input after it.
+    """
+    settings = replace(settings, max_poll_records=25)
+    scenario = build(cdrs_per_tenant=40, seed=hash(point) % 1000)
+    await produce_inputs(settings, scenario.messages, TARIFFS)
+    crashing = WorkerProcess(
+        settings, tmp_path / "crash.log", module="tests.faults.crashing_worker",
+        env={"RATER_CRASH_AT": point, "RATER_CRASH_AFTER": "3"},
+    )
+    crashing.start()
+    try:
+        assert crashing.wait(timeout=120) == -signal.SIGKILL, crashing.log_path.read_text()
+    finally:
+        crashing.kill()
+    assert f"crashing at {point}" in crashing.log_path.read_text()
+    survivor = WorkerProcess(settings, tmp_path / "worker.log")
+    survivor.start()
+    try:
+        check(scenario, await wait_for(settings, scenario, survivor))
+    finally:
+        survivor.stop()

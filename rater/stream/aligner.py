@@ -1,0 +1,84 @@
+"""Releasing a partition's CDRs and account events in time order across two topics.
+
+Kafka orders each partition, not ``cdrs`` against ``account-events``: one
+fetch may bring a tenant's CDRs without the ``account_opened`` produced
+before them, which would reject them as ``unknown_account``. Like Kafka
+Streams, the rater holds back records newer than what the other topic has
+shown so far, unless the other topic's partition has nothing more to give
+(caught up). Pure bookkeeping: the consumer tells it what is caught up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any
+
+INFINITY = float("inf")
+
+
+class Aligner:
+    """Buffers of fetched, not yet applied records of one worker, by topic partition."""
+
+    def __init__(self) -> None:
+        self._held: dict[Hashable, list[Any]] = {}
+        self._released_ts: dict[Hashable, float] = {}
+        self._held_since: dict[Hashable, float] = {}
+
+    def clear(self) -> None:
+        """Forget everything held: after a seek or rebalance it is fetched again."""
+        self._held.clear()
+        self._released_ts.clear()
+        self._held_since.clear()
+
+    def held(self, tp: Hashable) -> int:
+        return len(self._held.get(tp, ()))
+
+    def add(self, tp: Hashable, records: list[Any], now: float) -> None:
+        if records:
+            buffer = self._held.setdefault(tp, [])
+            if not buffer:
+                self._held_since[tp] = now
+            buffer.extend(records)
+
+    def release(
+        self,
+        tps: list[Hashable],
+        caught_up: Callable[[Hashable], bool],
+        now: float,
+        max_wait: float,
+    ) -> dict[Hashable, list[Any]]:
+        """The records of ``tps`` (one partition of each topic) safe to apply now.
+
+        Safe: timestamp at or below every topic's frontier, the newest
+        timestamp it has shown (infinite once it is caught up). Records held
+        longer than ``max_wait`` seconds are released anyway, so a topic that
+        stops answering delays rating but never stalls it.
+        """
+        cut = INFINITY
+        for tp in tps:
+            buffer = self._held.get(tp)
+            if buffer:
+                frontier = buffer[-1].timestamp
+            elif caught_up(tp):
+                frontier = INFINITY
+            else:
+                frontier = self._released_ts.get(tp, -INFINITY)
+            cut = min(cut, frontier)
+        if any(now - self._held_since.get(tp, now) >= max_wait for tp in tps if self.held(tp)):
+            cut = INFINITY
+        released: dict[Hashable, list[Any]] = {}
+        for tp in tps:
+            buffer = self._held.get(tp)
+            if not buffer:
+                continue
+            count = 0
+            for record in buffer:
+                if record.timestamp > cut:
+                    break
+                count += 1
+            if count:
+                released[tp] = buffer[:count]
+                del buffer[:count]
+                self._released_ts[tp] = released[tp][-1].timestamp
+                self._held_since[tp] = now
+        return released

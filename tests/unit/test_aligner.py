@@ -1,0 +1,86 @@
+"""Holding back records until the other input topic has shown the same time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rater.stream.aligner import Aligner
+
+CDRS, EVENTS = ("cdrs", 0), ("events", 0)
+TPS = [CDRS, EVENTS]
+
+
+@dataclass
+class Rec:
+    timestamp: int
+    offset: int
+
+
+def recs(*stamps: int) -> list[Rec]:
+    return [Rec(ts, i) for i, ts in enumerate(stamps)]
+
+
+def stamps(released: dict, tp: tuple) -> list[int]:
+    return [r.timestamp for r in released.get(tp, [])]
+
+
+def nothing_caught_up(tp: tuple) -> bool:
+    return False
+
+
+def test_cdrs_newer_than_every_event_seen_wait_for_the_events() -> None:
+    a = Aligner()
+    a.add(CDRS, recs(10, 20, 30), now=0)
+    a.add(EVENTS, recs(15), now=0)
+    released = a.release(TPS, nothing_caught_up, now=0, max_wait=2)
+    assert stamps(released, CDRS) == [10]  # 20 and 30 may have an event before them
+    assert stamps(released, EVENTS) == [15]
+    assert a.held(CDRS) == 2
+
+
+def test_a_topic_with_nothing_to_fetch_holds_nothing_back() -> None:
+    a = Aligner()
+    a.add(CDRS, recs(10, 20, 30), now=0)
+    released = a.release(TPS, lambda tp: tp == EVENTS, now=0, max_wait=2)
+    assert stamps(released, CDRS) == [10, 20, 30]
+
+
+def test_an_empty_topic_that_is_not_caught_up_holds_everything() -> None:
+    a = Aligner()
+    a.add(CDRS, recs(10, 20), now=0)
+    assert a.release(TPS, nothing_caught_up, now=1, max_wait=2) == {}
+    assert a.held(CDRS) == 2
+
+
+def test_held_records_are_released_after_the_longest_wait() -> None:
+    a = Aligner()
+    a.add(CDRS, recs(10, 20), now=0)
+    assert a.release(TPS, nothing_caught_up, now=1.9, max_wait=2) == {}
+    assert stamps(a.release(TPS, nothing_caught_up, now=2.0, max_wait=2), CDRS) == [10, 20]
+
+
+def test_a_later_event_releases_the_cdrs_before_it_and_ties_go_together() -> None:
+    a = Aligner()
+    a.add(CDRS, recs(10, 20, 30), now=0)
+    a.add(EVENTS, recs(5), now=0)
+    assert stamps(a.release(TPS, nothing_caught_up, now=0, max_wait=2), CDRS) == []
+    a.add(EVENTS, recs(20), now=0.1)
+    released = a.release(TPS, nothing_caught_up, now=0.1, max_wait=2)
+    assert stamps(released, CDRS) == [10, 20]
+    assert stamps(released, EVENTS) == [20]
+
+
+def test_each_topic_keeps_its_own_order_even_when_a_time_goes_back() -> None:
+    a = Aligner()
+    a.add(CDRS, recs(10, 40, 20), now=0)
+    a.add(EVENTS, recs(30), now=0)
+    released = a.release(TPS, nothing_caught_up, now=0, max_wait=2)
+    assert stamps(released, CDRS) == [10]  # 20 waits behind 40: offsets stay in order
+
+
+def test_clear_forgets_what_is_held() -> None:
+    a = Aligner()
+    a.add(CDRS, recs(10), now=0)
+    a.clear()
+    assert a.held(CDRS) == 0
+    assert a.release(TPS, lambda tp: True, now=0, max_wait=2) == {}
