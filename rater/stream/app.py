@@ -106,9 +106,38 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
     async def _forget(sender: AppT, revoked: Any, **_: Any) -> None:
         rater.forget()  # a partition may come back after another owner changed its state
 
+    if settings.expiry_sweep:
+
+        @app.timer(settings.sweep_interval_s, name="expiry-sweep")
+        async def _sweep() -> None:
+            await sweep_owned_partitions(app, rater, ready)
+
     app.rater = rater  # type: ignore[attr-defined]
     app.tariff_feed = feed  # type: ignore[attr-defined]
     return app, rater
+
+
+async def sweep_owned_partitions(app: RaterApp, rater: PartitionRater, ready: Any) -> None:
+    """The periodic expiry sweep (SPEC 6.1), routed through each owned partition.
+
+    A Faust timer has no current event and runs on every worker, so it does
+    not touch the table itself: under the batch lock it asks the rater to
+    sweep each partition this worker holds a transactional producer for,
+    exactly as if it were one more batch of that partition.
+    """
+    consumer = app.consumer
+    if not consumer.flow_active:
+        return  # a rebalance is under way; the next tick sweeps
+    await ready()
+    async with consumer.batch_lock():
+        for partition in sorted(consumer.transactions.producers):
+            try:
+                count = await rater.sweep(partition)
+            except Exception:  # the next tick tries again from committed state
+                log.exception("expiry sweep of partition %d failed", partition)
+                continue
+            if count:
+                log.info("expiry sweep of partition %d: %d outputs", partition, count)
 
 
 def _start_once(feed: TariffFeed) -> Any:

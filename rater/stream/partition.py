@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import murmur2
 from aiokafka.structs import OffsetAndMetadata
 
 from rater.core import outputs as out
@@ -43,6 +44,11 @@ def applied_key(partition: int) -> bytes:
     marker lets it skip what the state already holds, DLQ'd messages included.
     """
     return b"\x00rater:applied-offsets:%d:" % partition + b"\x00" * 300
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a key: where the tenant lives."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def wall_clock_us() -> int:
@@ -143,22 +149,54 @@ class PartitionRater:
                 await self.tariffs.catch_up()
                 tariffs_checked = True
         await self.checkpoint("rated", producer)
-        dirty = processor.take_dirty()
-        encoded = {tenant.encode(): encode_state(processor.states[tenant]) for tenant in dirty}
         for tp, records in batch.items():
             applied[tp.topic] = records[-1].offset + 1
-        encoded[marker_key] = orjson.dumps(applied)
+        offsets = {
+            TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(records[-1].offset + 1, "")
+            for tp, records in batch.items()
+        }
+        extra = {marker_key: orjson.dumps(applied)}
+        await self._commit(partition, producer, processor, emitted, extra, offsets)
+        self.applied += sum(len(records) for records in batch.values())
+
+    async def sweep(self, partition: int, now: int | None = None) -> int:
+        """Expire the lots of this partition's idle tenants (SPEC 6.1), in one transaction.
+
+        Runs under the consumer's batch lock, so it is ordered with the
+        partition's batches like one more batch: the state it starts from is
+        committed and its outputs and state commit together.
+        """
+        now = self.clock() if now is None else now
+        producer = self.producer_for(partition)
+        processor = self._processor(partition)
+        emitted: list[Output] = []
+        count = self.settings.partitions
+        for key in list(self.table.keys()):
+            if key.startswith(b"\x00") or partition_of(key, count) != partition:
+                continue
+            emitted.extend(processor.sweep(key.decode(), now))
+        await self._commit(partition, producer, processor, emitted, {}, None)
+        return len(emitted)
+
+    async def _commit(
+        self,
+        partition: int,
+        producer: AIOKafkaProducer,
+        processor: Processor,
+        emitted: list[Output],
+        extra: dict[bytes, bytes],
+        offsets: dict[TopicPartition, OffsetAndMetadata] | None,
+    ) -> None:
+        """Send outputs and changed states, add the input offsets, commit; then update the table."""
+        dirty = processor.take_dirty()
+        encoded = {tenant.encode(): encode_state(processor.states[tenant]) for tenant in dirty}
+        encoded.update(extra)
         tariff_dlq = self._tariff_rejections() if partition == 0 else None
         try:
             await self._send(producer, partition, emitted, encoded, tariff_dlq)
             await self.checkpoint("sent", producer)
-            offsets = {
-                TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(
-                    records[-1].offset + 1, ""
-                )
-                for tp, records in batch.items()
-            }
-            await producer.send_offsets_to_transaction(offsets, self.group_id)
+            if offsets:
+                await producer.send_offsets_to_transaction(offsets, self.group_id)
             await self.checkpoint("offsets_added", producer)
             await producer.commit_transaction()
         except BaseException:
@@ -173,7 +211,6 @@ class PartitionRater:
         self.table.update(encoded)
         if tariff_dlq is not None:
             self.table[TARIFF_DLQ_KEY] = tariff_dlq[1]
-        self.applied += sum(len(records) for records in batch.values())
 
     def _rate(
         self,
