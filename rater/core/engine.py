@@ -181,18 +181,21 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
     """Rate and pay one CDR. Raises :class:`Rejected`; returns [] for a duplicate."""
     if state is None:
         raise Rejected(UNKNOWN_ACCOUNT, "no account_opened for this tenant", cdr.tenant_id)
-    _check_times(state, cdr.started_at, now)
+    started_at = cdr.started_at
+    if started_at > now + FUTURE_TOLERANCE or started_at < state.clock - ID_WINDOW:
+        _check_times(state, started_at, now)  # raises the right rejection
     seen_key = "c:" + cdr.cdr_id
-    if seen_key in state.seen:
+    seen = state.seen
+    if seen_key in seen:
         return []
-    tariff = tariffs.lookup(cdr.call_type, state.currency, cdr.destination_digits, cdr.started_at)
+    tariff = tariffs.lookup(cdr.call_type, state.currency, cdr.destination_digits, started_at)
     if tariff is None:
         raise Rejected(NO_TARIFF, "no tariff matches this call", state.tenant_id)
 
     emitted: list[Output] = []
     before = state.balance()
-    _advance(state, cdr.started_at, emitted)
-    state.seen[seen_key] = cdr.started_at
+    _advance(state, started_at, emitted)
+    seen[seen_key] = started_at
 
     billed = billed_seconds(cdr.duration_s, tariff.first_increment_s, tariff.increment_s)
     pool = pool_for(cdr.call_type, cdr.plan, tariff.country == cdr.origin_country)
