@@ -29,6 +29,20 @@ BatchHandler = Callable[[int, dict[Any, list[Any]]], Awaitable[None]]
 MAX_HOLD_S = 2.0  # longest a record waits for the other input topic to show its time
 
 
+class StableOffsetsConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Asks the broker for the last stable offsets instead of the fetcher's cache.
+
+    In exactly_once mode faust-streaming 0.15.3 takes recovery's highwater from
+    ``last_stable_offset()``, which is None until the partition's first fetch
+    has answered; recovery then reads it as -1 and skips the changelog, and
+    the worker starts with an empty table (seen in 2 of 11 restarts). A
+    ``read_committed`` consumer's ListOffsets request returns the LSO at once.
+    """
+
+    async def _highwaters(self, partitions: Any) -> Any:
+        return await self._ensure_consumer().end_offsets(list(partitions))
+
+
 class BatchConsumer(faust_aiokafka.Consumer):
     hot_topics: frozenset[str] = frozenset()
     handler: BatchHandler | None = None
@@ -41,6 +55,9 @@ class BatchConsumer(faust_aiokafka.Consumer):
         return self._batch_lock
 
     _aligner: Aligner | None = None
+
+    def _new_consumer_thread(self) -> StableOffsetsConsumerThread:
+        return StableOffsetsConsumerThread(self, loop=self.loop, beacon=self.beacon)
     _aligned_generation: int = -1
 
     def aligner(self) -> Aligner:

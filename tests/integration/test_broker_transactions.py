@@ -184,3 +184,35 @@ async def test_topic_factory_names_are_unique_and_creation_errors_surface(
     assert topic == f"{unique_prefix}compacted"
     with pytest.raises(TopicAlreadyExistsError):
         await topic_factory.create("compacted")
+
+
+async def test_read_committed_end_offsets_give_the_stable_offset_before_any_fetch(
+    kafka_bootstrap: str, topic_factory: TopicFactory, unique_prefix: str
+) -> None:
+    """What `StableOffsetsConsumerThread` relies on so table recovery never starts empty.
+
+    The fetcher's `last_stable_offset()` is None until a fetch answered; the
+    ListOffsets request of a read_committed consumer answers at once, and stops
+    at a transaction still open.
+    """
+    topic = await topic_factory.create("lso", partitions=1)
+    tp = TopicPartition(topic, 0)
+    async with _producer(kafka_bootstrap, unique_prefix + "p") as producer:
+        async with producer.transaction():
+            for value in (b"a", b"b", b"c"):
+                await producer.send(topic, value)
+        await producer.begin_transaction()
+        await producer.send_and_wait(topic, b"open")  # offset 4, after the commit marker
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=kafka_bootstrap, isolation_level="read_committed",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            consumer.assign([tp])
+            assert consumer.last_stable_offset(tp) is None  # what faust used: unknown yet
+            assert (await consumer.end_offsets([tp]))[tp] == 4
+            await producer.commit_transaction()
+            assert (await consumer.end_offsets([tp]))[tp] == 6  # record + marker
+        finally:
+            await consumer.stop()
