@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -26,6 +26,7 @@ from rater.core.errors import INTERNAL_ERROR, NO_TARIFF
 from rater.core.outputs import Output
 from rater.core.processor import Processor
 from rater.core.state import TenantState
+from rater.stream.committed import CommittedStates
 from rater.stream.settings import Settings
 from rater.stream.tariff_feed import TariffFeed
 
@@ -58,14 +59,15 @@ def wall_clock_us() -> int:
 class StateCache(dict[str, TenantState]):
     """Decoded tenant states of one partition, loaded from the table on first use."""
 
-    def __init__(self, committed: MutableMapping[bytes, bytes]) -> None:
+    def __init__(self, committed: CommittedStates, partition: int) -> None:
         super().__init__()
         self._committed = committed
+        self._partition = partition
 
     def get(self, tenant_id: str, default: Any = None) -> Any:  # type: ignore[override]
         state = dict.get(self, tenant_id)
         if state is None:
-            raw = self._committed.get(tenant_id.encode())
+            raw = self._committed.get(self._partition, tenant_id.encode())
             if raw is None:
                 return default
             state = decode_state(raw)
@@ -80,7 +82,7 @@ class PartitionRater:
         self,
         settings: Settings,
         tariffs: TariffFeed,
-        table_data: MutableMapping[bytes, bytes],
+        table: CommittedStates,
         changelog_topic: str,
         group_id: str,
         producers: Callable[[int], AIOKafkaProducer],
@@ -88,7 +90,7 @@ class PartitionRater:
     ) -> None:
         self.settings = settings
         self.tariffs = tariffs
-        self.table = table_data
+        self.table = table
         self.changelog_topic = changelog_topic
         self.group_id = group_id
         self.producer_for = producers
@@ -118,13 +120,13 @@ class PartitionRater:
     def _processor(self, partition: int) -> Processor:
         cache = self.caches.get(partition)
         if cache is None:
-            cache = self.caches[partition] = StateCache(self.table)
+            cache = self.caches[partition] = StateCache(self.table, partition)
         return Processor(self.tariffs.index, cache)
 
     async def handle(self, partition: int, batch: dict[Any, list[Any]]) -> None:
         producer = self.producer_for(partition)
         marker_key = applied_key(partition)
-        raw_marker = self.table.get(marker_key)
+        raw_marker = self.table.get(partition, marker_key)
         applied: dict[str, int] = orjson.loads(raw_marker) if raw_marker else {}
         fresh = {
             tp: [r for r in records if r.offset >= applied.get(tp.topic, 0)]
@@ -171,11 +173,12 @@ class PartitionRater:
         processor = self._processor(partition)
         emitted: list[Output] = []
         count = self.settings.partitions
-        for key in list(self.table.keys()):
+        for key in list(self.table.keys(partition)):
             if key.startswith(b"\x00") or partition_of(key, count) != partition:
-                continue
+                continue  # a reserved key, or (defensively) a tenant of another partition
             emitted.extend(processor.sweep(key.decode(), now))
-        await self._commit(partition, producer, processor, emitted, {}, None)
+        if emitted or processor.dirty:
+            await self._commit(partition, producer, processor, emitted, {}, None)
         return len(emitted)
 
     async def _commit(
@@ -191,9 +194,11 @@ class PartitionRater:
         dirty = processor.take_dirty()
         encoded = {tenant.encode(): encode_state(processor.states[tenant]) for tenant in dirty}
         encoded.update(extra)
-        tariff_dlq = self._tariff_rejections() if partition == 0 else None
+        tariff_dlq = self._tariff_rejections(partition) if partition == 0 else None
+        if tariff_dlq is not None:
+            encoded[TARIFF_DLQ_KEY] = tariff_dlq[1]
         try:
-            await self._send(producer, partition, emitted, encoded, tariff_dlq)
+            changelog_offset = await self._send(producer, partition, emitted, encoded, tariff_dlq)
             await self.checkpoint("sent", producer)
             if offsets:
                 await producer.send_offsets_to_transaction(offsets, self.group_id)
@@ -208,9 +213,8 @@ class PartitionRater:
             raise
         await self.checkpoint("committed", producer)
         await producer.begin_transaction()
-        self.table.update(encoded)
-        if tariff_dlq is not None:
-            self.table[TARIFF_DLQ_KEY] = tariff_dlq[1]
+        if changelog_offset is not None:
+            self.table.write(partition, encoded, changelog_offset)
 
     def _rate(
         self,
@@ -263,9 +267,9 @@ class PartitionRater:
             merged.sort(key=lambda item: (item[1].timestamp, item[0].topic != events))
         return merged
 
-    def _tariff_rejections(self) -> tuple[list[Output], bytes] | None:
+    def _tariff_rejections(self, partition: int) -> tuple[list[Output], bytes] | None:
         """Bad tariff rows not yet published, with the new published-up-to marker."""
-        raw = self.table.get(TARIFF_DLQ_KEY)
+        raw = self.table.get(partition, TARIFF_DLQ_KEY)
         published: dict[str, int] = orjson.loads(raw) if raw else {}
         fresh = [
             (p, offset, record)
@@ -285,20 +289,21 @@ class PartitionRater:
         emitted: list[Output],
         encoded: dict[bytes, bytes],
         tariff_dlq: tuple[list[Output], bytes] | None,
-    ) -> None:
+    ) -> int | None:
+        """Send the states, then the outputs; the changelog offset the states reached."""
         names = self.topic_names
-        futures = []
-        if tariff_dlq is not None:
-            encoded = encoded | {TARIFF_DLQ_KEY: tariff_dlq[1]}
-        for key, value in encoded.items():
-            futures.append(
-                await producer.send(self.changelog_topic, value, key=key, partition=partition)
-            )
+        states = [
+            await producer.send(self.changelog_topic, value, key=key, partition=partition)
+            for key, value in encoded.items()
+        ]
         await self.checkpoint("state_written", producer)
-        for topic, key, value in emitted:
-            futures.append(await producer.send(names[topic], orjson.dumps(value), key=key))
+        outputs = [
+            await producer.send(names[topic], orjson.dumps(value), key=key)
+            for topic, key, value in emitted
+        ]
         if tariff_dlq is not None:
             for topic, key, value in tariff_dlq[0]:
-                futures.append(await producer.send(names[topic], orjson.dumps(value), key=key))
-        for future in futures:
+                outputs.append(await producer.send(names[topic], orjson.dumps(value), key=key))
+        for future in outputs:
             await future
+        return max([(await future).offset for future in states], default=None)
