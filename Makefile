@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit bench-core clean
+.PHONY: setup demo test lint unit bench-core bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ lint: $(STAMP)
 
 bench-core: $(STAMP)
 	$(BIN)/python load/bench_core.py --write docs/benchmarks.md
+
+bench: $(STAMP)
+	$(BIN)/rater bench --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -5,7 +5,10 @@ from __future__ import annotations
 import click
 
 from rater.localkafka.cli import kafka
+from rater.ops.bench import bench
 from rater.ops.demo import demo
+from rater.ops.dlq_replay import dlq
+from rater.ops.load import load
 from rater.stream.cli import topics, worker
 
 
@@ -22,3 +25,6 @@ main.add_command(kafka)
 main.add_command(topics)
 main.add_command(worker)
 main.add_command(demo)
+main.add_command(dlq)
+main.add_command(load)
+main.add_command(bench)
