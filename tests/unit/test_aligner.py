@@ -64,7 +64,7 @@ def test_a_later_event_releases_the_cdrs_before_it_and_ties_go_together() -> Non
     a.add(CDRS, recs(10, 20, 30), now=0)
     a.add(EVENTS, recs(5), now=0)
     assert stamps(a.release(TPS, nothing_caught_up, now=0, max_wait=2), CDRS) == []
-    a.add(EVENTS, recs(20), now=0.1)
+    a.add(EVENTS, [Rec(20, 1)], now=0.1)  # the next offset of the events partition
     released = a.release(TPS, nothing_caught_up, now=0.1, max_wait=2)
     assert stamps(released, CDRS) == [10, 20]
     assert stamps(released, EVENTS) == [20]
@@ -84,3 +84,11 @@ def test_clear_forgets_what_is_held() -> None:
     a.clear()
     assert a.held(CDRS) == 0
     assert a.release(TPS, lambda tp: True, now=0, max_wait=2) == {}
+
+
+def test_records_delivered_again_are_held_once() -> None:
+    a = Aligner()
+    a.add(CDRS, recs(10, 20), now=0)
+    a.add(CDRS, recs(10, 20, 30), now=0)  # the same offsets 0 and 1 again, then offset 2
+    released = a.release(TPS, lambda tp: tp == EVENTS, now=0, max_wait=2)
+    assert [r.offset for r in released[CDRS]] == [0, 1, 2]
