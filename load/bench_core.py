@@ -44,6 +44,7 @@ from rater.core.codec import encode_state
 from rater.core.messages import decode_cdr
 from rater.core.processor import ACCOUNT_EVENTS, CDRS, TARIFFS, Processor
 from rater.core.tariffs import TariffIndex
+from rater.ops.bench import write_section
 
 TARGET_US = 15.0
 TARGET_IDLE_BYTES = 2048
@@ -313,6 +314,10 @@ def machine() -> dict[str, str]:
     }
 
 
+CORE_START = "<!-- rater-bench:core:start -->"
+CORE_END = "<!-- rater-bench:core:end -->"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cdrs", type=int, default=100_000, help="CDRs per repetition")
@@ -426,8 +431,9 @@ def main() -> None:
         print(stream.getvalue())
 
     if args.write:
-        Path(args.write).write_text(report, encoding="utf-8")
-        print(f"written to {args.write}")
+        section = f"{CORE_START}\n{report.rstrip()}\n{CORE_END}\n"
+        write_section(Path(args.write), section, CORE_START, CORE_END)
+        print(f"written to {args.write} (its core section; the rest is kept)")
 
 
 if __name__ == "__main__":

@@ -931,12 +931,17 @@ def rss_growth(result: RunResult) -> float:
     return (end - quarter) / quarter if quarter else float("nan")
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace this benchmark's marked section of ``path``, or append it; the rest is kept."""
+def write_section(
+    path: Path, section: str, start_mark: str = START_MARK, end_mark: str = END_MARK
+) -> None:
+    """Replace a benchmark's marked section of ``path``, or append it; the rest is kept.
+
+    ``section`` starts with ``start_mark`` and ends with ``end_mark``.
+    """
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    start, end = text.find(START_MARK), text.find(END_MARK)
+    start, end = text.find(start_mark), text.find(end_mark)
     if start != -1 and end > start:
-        text = text[:start] + section.rstrip("\n") + text[end + len(END_MARK) :]
+        text = text[:start] + section.rstrip("\n") + text[end + len(end_mark) :]
     else:
         text = text.rstrip("\n") + ("\n\n" if text else "") + section
     path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
