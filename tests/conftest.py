@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from rater.localkafka.admin import TopicFactory
 from rater.localkafka.broker import Broker
@@ -29,6 +30,13 @@ from rater.localkafka.config import SINGLE_NODE
 from rater.localkafka.probe import wait_until_answers
 from rater.localkafka.settings import BrokerSettings, project_root
 from rater.localkafka.tools import LocalKafkaError
+
+# Shared, noisy 2-core machines (the broker starts beside the unit tests): time is
+# not a property under test, so hypothesis neither times examples nor their generation.
+settings.register_profile(
+    "shared-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("shared-machine")
 
 TEST_PORT = 29092
 DOCKER_IMAGE = "confluentinc/cp-kafka:7.9.0"
