@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import datetime
 import gc
 import io
-import os
-import platform
 import pstats
 import random
 import resource
@@ -44,7 +41,7 @@ from rater.core.codec import encode_state
 from rater.core.messages import decode_cdr
 from rater.core.processor import ACCOUNT_EVENTS, CDRS, TARIFFS, Processor
 from rater.core.tariffs import TariffIndex
-from rater.ops.bench import write_section
+from rater.ops.bench import machine, write_section
 
 TARGET_US = 15.0
 TARGET_IDLE_BYTES = 2048
@@ -290,30 +287,6 @@ def _cdrs_for(tenant: str, count: int) -> list[tuple[bytes, bytes]]:
 # ------------------------------------------------------------------------------- reporting
 
 
-def machine() -> dict[str, str]:
-    cpu = "unknown"
-    mem = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-                break
-    except OSError:
-        pass
-    return {
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "nproc": str(os.cpu_count()),
-        "memory": mem,
-        "cpu": cpu,
-        "orjson": orjson.__version__,
-    }
-
-
 CORE_START = "<!-- rater-bench:core:start -->"
 CORE_END = "<!-- rater-bench:core:end -->"
 
@@ -388,8 +361,8 @@ def main() -> None:
         "| | |",
         "|---|---|",
         f"| date | {info['date']} |",
-        f"| python | {info['python']} (orjson {info['orjson']}) |",
-        f"| nproc | {info['nproc']} |",
+        f"| python | {info['python']} (orjson {orjson.__version__}) |",
+        f"| nproc | {info['cores']} |",
         f"| memory | {info['memory']} |",
         f"| CPU | {info['cpu']} |",
         f"| command | `{command}` |",
