@@ -20,7 +20,6 @@ from rater.ops.dlq_replay import TARIFF_ROW, Selection, dlq, replay
 from rater.ops.inputs import produce_inputs
 from rater.ops.worker_process import WorkerProcess, settings_env
 from rater.stream.settings import Settings
-from rater.stream.topics import ensure_topics
 
 TENANT = "acme"
 TARIFF_FR = {
@@ -35,18 +34,6 @@ TARIFF_FR = {
 TIMEOUT_S = 120.0
 
 
-@pytest.fixture
-def settings(kafka_bootstrap: str, unique_prefix: str, tmp_path: Path) -> Settings:
-    settings = Settings(
-        bootstrap_servers=kafka_bootstrap,
-        app_id=unique_prefix + "rater",
-        topic_prefix=unique_prefix,
-        partitions=4,
-        data_dir=tmp_path / "data",
-        expiry_sweep=False,
-    )
-    asyncio.run(ensure_topics(settings))
-    return settings
 
 
 @pytest.fixture

@@ -37,7 +37,6 @@ from rater.localkafka.readback import read_all
 from rater.ops.scenario import TARIFFS, Scenario, build
 from rater.ops.worker_process import WorkerProcess
 from rater.stream.settings import Settings
-from rater.stream.topics import ensure_topics
 from tests.integration.test_worker import check, outputs
 
 INPUTS = ("cdrs", "account-events")
@@ -45,18 +44,6 @@ TENANTS = ("prepaid", "recharge", "nce", "switcher")  # one per partition of 4
 T = TypeVar("T")
 
 
-@pytest.fixture
-def settings(kafka_bootstrap: str, unique_prefix: str, tmp_path: Path) -> Settings:
-    settings = Settings(
-        bootstrap_servers=kafka_bootstrap,
-        app_id=unique_prefix + "rater",
-        topic_prefix=unique_prefix,
-        partitions=4,
-        data_dir=tmp_path / "data",
-        expiry_sweep=False,
-    )
-    asyncio.run(ensure_topics(settings))
-    return settings
 
 
 class Worker(WorkerProcess):

@@ -20,7 +20,6 @@ from rater.ops.inputs import produce_inputs
 from rater.ops.scenario import TARIFFS, Scenario, build
 from rater.ops.worker_process import WorkerProcess
 from rater.stream.settings import Settings
-from rater.stream.topics import ensure_topics
 
 ID_FIELD = {"rated-cdrs": "cdr_id", "ledger": "entry_id", "topup-requests": "request_id",
             "overage": "overage_id", "notifications": "notification_id",
@@ -31,15 +30,6 @@ SCHEMAS = {
 }
 
 
-@pytest.fixture
-def settings(kafka_bootstrap: str, unique_prefix: str, tmp_path: Path) -> Settings:
-    settings = Settings(
-        bootstrap_servers=kafka_bootstrap, app_id=unique_prefix + "rater",
-        topic_prefix=unique_prefix, partitions=4, data_dir=tmp_path / "data",
-        expiry_sweep=False,
-    )
-    asyncio.run(ensure_topics(settings))
-    return settings
 
 
 async def outputs(settings: Settings) -> dict[str, list]:
