@@ -19,8 +19,11 @@ SHAPE = re.compile(  # RFC 3339 section 5.6, written out independently of the pa
 
 def reference(text: str) -> int | None:
     """What ``datetime`` makes of a text of the RFC 3339 shape (None when either refuses)."""
-    if SHAPE.fullmatch(text) is None:
+    shape = SHAPE.fullmatch(text)
+    if shape is None:
         return None
+    if shape.group(2)[0] in "+-" and int(shape.group(2)[4:]) > 59:
+        return None  # RFC 3339 offsets have minutes 00-59; datetime also takes 60
     head, dot, tail = text.partition(".")
     if dot:  # datetime takes at most 6 fractional digits; the rater truncates the rest
         digits = tail[: len(tail) - len(tail.lstrip("0123456789"))]
