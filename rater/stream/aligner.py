@@ -6,6 +6,11 @@ before them, which would reject them as ``unknown_account``. Like Kafka
 Streams, the rater holds back records newer than what the other topic has
 shown so far, unless the other topic's partition has nothing more to give
 (caught up). Pure bookkeeping: the consumer tells it what is caught up.
+
+There is no time limit: a record released before an older record of the
+other topic is rated against the wrong state, which is a billing error,
+while a hold only delays. The consumer keeps fetching the partitions that
+hold nothing, so the record a hold waits for does arrive.
 """
 
 from __future__ import annotations
@@ -48,19 +53,18 @@ class Aligner:
                 self._held_since[tp] = now
             buffer.extend(records)
 
+    def holding_since(self) -> float | None:
+        """When the longest current hold began (monotonic seconds), or None: for warnings."""
+        times = [self._held_since[tp] for tp, buffer in self._held.items() if buffer]
+        return min(times, default=None)
+
     def release(
-        self,
-        tps: list[Hashable],
-        caught_up: Callable[[Hashable], bool],
-        now: float,
-        max_wait: float,
+        self, tps: list[Hashable], caught_up: Callable[[Hashable], bool], now: float
     ) -> dict[Hashable, list[Any]]:
         """The records of ``tps`` (one partition of each topic) safe to apply now.
 
         Safe: timestamp at or below every topic's frontier, the newest
-        timestamp it has shown (infinite once it is caught up). Records held
-        longer than ``max_wait`` seconds are released anyway, so a topic that
-        stops answering delays rating but never stalls it.
+        timestamp it has shown (infinite once it is caught up).
         """
         cut = INFINITY
         for tp in tps:
@@ -72,8 +76,6 @@ class Aligner:
             else:
                 frontier = self._released_ts.get(tp, -INFINITY)
             cut = min(cut, frontier)
-        if any(now - self._held_since.get(tp, now) >= max_wait for tp in tps if self.held(tp)):
-            cut = INFINITY
         released: dict[Hashable, list[Any]] = {}
         for tp in tps:
             buffer = self._held.get(tp)

@@ -26,7 +26,7 @@ from rater.stream.aligner import Aligner
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[int, dict[Any, list[Any]]], Awaitable[None]]
-MAX_HOLD_S = 2.0  # longest a record waits for the other input topic to show its time
+HOLD_WARNING_S = 30.0  # a hold this long means an input partition is not being fetched
 
 
 class StableOffsetsConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -70,8 +70,9 @@ class BatchConsumer(faust_aiokafka.Consumer):
         aligner = self.aligner()
         topics = sorted(self.hot_topics)
         holding: set[int] = set()
+        warned_at = 0.0
         while not (self._stopped.is_set() or fetcher._stopped.is_set()):
-            records, active = await self._wait_next_records(0.05 if holding else 1.0)
+            records, active = await self._next_records(0.05 if holding else 1.0)
             if self.should_stop:
                 continue
             if not self.flow_active:
@@ -96,13 +97,34 @@ class BatchConsumer(faust_aiokafka.Consumer):
             batches: dict[int, dict[Any, list[Any]]] = {}
             for partition in sorted(holding):
                 tps = [TP(topic, partition) for topic in topics]
-                released = aligner.release(tps, self._caught_up, now, MAX_HOLD_S)
+                released = aligner.release(tps, self._caught_up, now)
                 if released:
                     batches[partition] = released
                 if not any(aligner.held(tp) for tp in tps):
                     holding.discard(partition)
             if batches:
                 await self._apply(batches, generation)
+            since = aligner.holding_since()
+            if since is not None and now - since > HOLD_WARNING_S and now - warned_at > 10:
+                warned_at = now
+                log.warning("input records held %.0fs waiting for the other topic", now - since)
+
+    async def _next_records(self, timeout: float) -> tuple[Any, Any]:
+        """Faust's ``_wait_next_records``, but not from partitions the aligner holds records of.
+
+        aiokafka hands out one partition's fetched records until they run out,
+        so an input partition with a large fetch would starve the other topic's
+        partition whose records the held ones wait for.
+        """
+        if not self.flow_active:
+            await self.wait(self.can_resume_flow)
+        active = self._get_active_partitions()
+        if not active:
+            await self.sleep(1)
+            return {}, active
+        aligner = self.aligner()
+        wanted = {tp for tp in active if not aligner.held(tp)} or active
+        return await self._getmany(active_partitions=wanted, timeout=timeout), active
 
     def _caught_up(self, tp: Any) -> bool:
         """Has this partition nothing more to fetch right now (position at the LSO)?

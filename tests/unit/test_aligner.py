@@ -32,7 +32,7 @@ def test_cdrs_newer_than_every_event_seen_wait_for_the_events() -> None:
     a = Aligner()
     a.add(CDRS, recs(10, 20, 30), now=0)
     a.add(EVENTS, recs(15), now=0)
-    released = a.release(TPS, nothing_caught_up, now=0, max_wait=2)
+    released = a.release(TPS, nothing_caught_up, now=0)
     assert stamps(released, CDRS) == [10]  # 20 and 30 may have an event before them
     assert stamps(released, EVENTS) == [15]
     assert a.held(CDRS) == 2
@@ -41,31 +41,45 @@ def test_cdrs_newer_than_every_event_seen_wait_for_the_events() -> None:
 def test_a_topic_with_nothing_to_fetch_holds_nothing_back() -> None:
     a = Aligner()
     a.add(CDRS, recs(10, 20, 30), now=0)
-    released = a.release(TPS, lambda tp: tp == EVENTS, now=0, max_wait=2)
+    released = a.release(TPS, lambda tp: tp == EVENTS, now=0)
     assert stamps(released, CDRS) == [10, 20, 30]
 
 
 def test_an_empty_topic_that_is_not_caught_up_holds_everything() -> None:
     a = Aligner()
     a.add(CDRS, recs(10, 20), now=0)
-    assert a.release(TPS, nothing_caught_up, now=1, max_wait=2) == {}
+    assert a.release(TPS, nothing_caught_up, now=1) == {}
     assert a.held(CDRS) == 2
 
 
-def test_held_records_are_released_after_the_longest_wait() -> None:
+def test_records_are_held_however_long_the_other_topic_takes() -> None:
+    """Releasing early would rate a CDR before an older account event: a billing error."""
     a = Aligner()
     a.add(CDRS, recs(10, 20), now=0)
-    assert a.release(TPS, nothing_caught_up, now=1.9, max_wait=2) == {}
-    assert stamps(a.release(TPS, nothing_caught_up, now=2.0, max_wait=2), CDRS) == [10, 20]
+    assert a.release(TPS, nothing_caught_up, now=3600) == {}
+    assert a.holding_since() == 0
+    a.add(EVENTS, recs(15), now=3600)
+    released = a.release(TPS, nothing_caught_up, now=3600)
+    assert stamps(released, CDRS) == [10]
+    assert stamps(released, EVENTS) == [15]
+    assert a.holding_since() == 3600  # the CDR at 20 waits from the last release on
+
+
+def test_nothing_held_means_no_hold_time() -> None:
+    a = Aligner()
+    assert a.holding_since() is None
+    a.add(CDRS, recs(10), now=5)
+    a.release(TPS, lambda tp: True, now=6)
+    assert a.holding_since() is None
 
 
 def test_a_later_event_releases_the_cdrs_before_it_and_ties_go_together() -> None:
     a = Aligner()
     a.add(CDRS, recs(10, 20, 30), now=0)
     a.add(EVENTS, recs(5), now=0)
-    assert stamps(a.release(TPS, nothing_caught_up, now=0, max_wait=2), CDRS) == []
+    assert stamps(a.release(TPS, nothing_caught_up, now=0), CDRS) == []
     a.add(EVENTS, [Rec(20, 1)], now=0.1)  # the next offset of the events partition
-    released = a.release(TPS, nothing_caught_up, now=0.1, max_wait=2)
+    released = a.release(TPS, nothing_caught_up, now=0.1)
     assert stamps(released, CDRS) == [10, 20]
     assert stamps(released, EVENTS) == [20]
 
@@ -74,7 +88,7 @@ def test_each_topic_keeps_its_own_order_even_when_a_time_goes_back() -> None:
     a = Aligner()
     a.add(CDRS, recs(10, 40, 20), now=0)
     a.add(EVENTS, recs(30), now=0)
-    released = a.release(TPS, nothing_caught_up, now=0, max_wait=2)
+    released = a.release(TPS, nothing_caught_up, now=0)
     assert stamps(released, CDRS) == [10]  # 20 waits behind 40: offsets stay in order
 
 
@@ -83,12 +97,12 @@ def test_clear_forgets_what_is_held() -> None:
     a.add(CDRS, recs(10), now=0)
     a.clear()
     assert a.held(CDRS) == 0
-    assert a.release(TPS, lambda tp: True, now=0, max_wait=2) == {}
+    assert a.release(TPS, lambda tp: True, now=0) == {}
 
 
 def test_records_delivered_again_are_held_once() -> None:
     a = Aligner()
     a.add(CDRS, recs(10, 20), now=0)
     a.add(CDRS, recs(10, 20, 30), now=0)  # the same offsets 0 and 1 again, then offset 2
-    released = a.release(TPS, lambda tp: tp == EVENTS, now=0, max_wait=2)
+    released = a.release(TPS, lambda tp: tp == EVENTS, now=0)
     assert [r.offset for r in released[CDRS]] == [0, 1, 2]
