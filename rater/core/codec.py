@@ -4,6 +4,11 @@ State is a JSON array, not an object: field names are not repeated in every
 record, which keeps an idle tenant small, and orjson encodes it fast. The
 first element is the format version; :func:`decode_state` reads every
 version it has ever written, so a new release reads the previous one's tables.
+
+The last element holds the seen ids when they live in the state (the core
+alone). The stream shell stores them as records of their own and writes an
+empty object there; a state that still has ids inline hands them over to the
+shell's store the next time it changes.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ def encode_state(state: TenantState) -> bytes:
             ],
             state.pool_minutes,
             state.pool_used,
-            state.seen,
+            state.seen if isinstance(state.seen, SeenIds) else {},
         ]
     )
 

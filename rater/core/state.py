@@ -7,6 +7,8 @@ while it applies one event, and the shell persists them with
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from rater.core.clock import DAY
 
 ID_WINDOW = 35 * DAY
@@ -22,6 +24,55 @@ class SeenIds(dict[str, int]):
         """Forget ids whose event time is before ``horizon``: such an event is too late."""
         for key in [key for key, at in self.items() if at < horizon]:
             del self[key]
+
+
+class StoredSeenIds:
+    """Seen ids kept in a store outside the state, with the changes not yet stored.
+
+    A busy tenant applies hundreds of thousands of ids in 35 days; kept in its
+    state, they are rewritten with every batch that touches it. The stream
+    shell stores each id as its own record instead and gives this object two
+    pure lookups into what is committed: ``lookup(key)`` (the time, or None)
+    and ``scan()`` (every stored key and time, for pruning). The engine uses
+    it exactly like :class:`SeenIds`; ``added`` and ``removed`` are what the
+    shell writes with the tenant's state, after which it calls :meth:`stored`.
+    """
+
+    __slots__ = ("_lookup", "_scan", "added", "removed")
+
+    def __init__(
+        self,
+        lookup: Callable[[str], int | None],
+        scan: Callable[[], Iterable[tuple[str, int]]],
+        added: dict[str, int] | None = None,
+    ) -> None:
+        self._lookup = lookup
+        self._scan = scan
+        self.added: dict[str, int] = dict(added) if added else {}
+        self.removed: set[str] = set()
+
+    def __contains__(self, key: object) -> bool:
+        if key in self.added:
+            return True
+        if key in self.removed:
+            return False
+        return self._lookup(key) is not None  # type: ignore[arg-type]
+
+    def __setitem__(self, key: str, at: int) -> None:
+        self.added[key] = at
+        self.removed.discard(key)
+
+    def prune(self, horizon: int) -> None:
+        for key, at in self._scan():
+            if at < horizon and key not in self.added:
+                self.removed.add(key)
+        for key in [key for key, at in self.added.items() if at < horizon]:
+            del self.added[key]
+
+    def stored(self) -> None:
+        """The changes are in the store now: forget them here."""
+        self.added.clear()
+        self.removed.clear()
 
 
 class Lot:
@@ -54,7 +105,8 @@ class TenantState:
 
     ``seen`` maps ``c:<cdr_id>`` and ``e:<event_id>`` to the event's time, for
     duplicate suppression over the 35-day window; entries that fall out of the
-    window are pruned, so state does not grow with a tenant's history.
+    window are pruned, so state does not grow with a tenant's history. The
+    stream shell keeps them in its store instead (:class:`StoredSeenIds`).
     ``pool_used`` and ``pool_minutes`` are keyed ``<pool>:<YYYY-MM>``.
     """
 
@@ -100,7 +152,7 @@ class TenantState:
         self.state_seq = 0
         self.pool_minutes: dict[str, int] = {}
         self.pool_used: dict[str, int] = {}
-        self.seen = SeenIds()
+        self.seen: SeenIds | StoredSeenIds = SeenIds()
         self.pruned_at = clock
 
     @property

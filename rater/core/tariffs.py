@@ -104,9 +104,7 @@ class TariffIndex:
                 continue
             if len(group) == 1:  # the usual case: one row per prefix
                 row = group[0]
-                if row.effective_from <= at and (
-                    row.effective_to is None or at < row.effective_to
-                ):
+                if row.effective_from <= at and (row.effective_to is None or at < row.effective_to):
                     return row
                 continue
             best = None

@@ -51,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -75,6 +76,7 @@ from rater.ops.load import (
 )
 from rater.ops.traffic import ACCOUNT_EVENTS, CDRS, TARIFFS, Counts, Traffic, TrafficConfig
 from rater.ops.worker_process import WorkerProcess
+from rater.stream.committed import SEEN_IDS, tenant_of_seen_key
 from rater.stream.settings import Settings
 from rater.stream.topics import TABLE_CHANGELOG, ensure_topics, topic_specs
 
@@ -282,22 +284,40 @@ async def rate_of(bootstrap: str, topic: str) -> Rate:
 
 @dataclass
 class Changelog:
-    """The tenant table's changelog: every record ever written, and the last per tenant."""
+    """The tenant table's changelog: every record ever written, and what each tenant holds now.
+
+    A tenant holds its state record and one record per seen id (key and value
+    bytes both count); deleted ids (tombstones) no longer count.
+    """
 
     records: int = 0
     bytes: int = 0
-    last: dict[bytes, int] = field(default_factory=dict)  # tenant -> size of its last value
+    held: dict[bytes, int] = field(default_factory=dict)  # key -> size of its last record
 
     def see(self, record: ConsumerRecord) -> None:
-        size = len(record.value or b"")
+        key = record.key or b""
+        size = len(key) + len(record.value or b"")
         self.records += 1
         self.bytes += size
-        if record.key and not record.key.startswith(b"\x00"):  # not the rater's own keys
-            self.last[record.key] = size
+        if key.startswith(b"\x00"):
+            return  # the rater's own bookkeeping keys
+        if record.value is None:
+            self.held.pop(key, None)
+        else:
+            self.held[key] = size
+
+    def per_tenant(self) -> dict[bytes, int]:
+        sizes: dict[bytes, int] = defaultdict(int)
+        for key, size in self.held.items():
+            if key.startswith(SEEN_IDS):
+                key = tenant_of_seen_key(key)
+            sizes[key] += size
+        return sizes
 
     @property
     def mean_state(self) -> float:
-        return statistics.fmean(self.last.values()) if self.last else 0.0
+        sizes = self.per_tenant()
+        return statistics.fmean(sizes.values()) if sizes else 0.0
 
 
 async def changelog_of(ctx: RunContext) -> Changelog:
@@ -726,7 +746,7 @@ async def one_run(options: Options, bootstrap: str, index: int, work: Path) -> R
             worker.stop()
         changelog = await changelog_of(ctx)
         result.state_avg = changelog.mean_state
-        result.state_max = max(changelog.last.values(), default=0)
+        result.state_max = max(changelog.per_tenant().values(), default=0)
         rated = result.rater.records + result.latency.seen
         result.changelog_per_cdr = changelog.bytes / max(rated, 1)
     finally:

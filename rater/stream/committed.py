@@ -18,13 +18,34 @@ from typing import Any, Protocol
 
 from rocksdict import WriteBatch
 
+SEEN_IDS = b"\xff"  # first byte of seen-id keys: never in UTF-8, so after every tenant key
+
+
+def seen_prefix(tenant: bytes) -> bytes:
+    """Where a tenant's seen ids are stored: the marker byte, the tenant's length, the tenant.
+
+    One record per id (``<prefix>c:<cdr_id>`` -> event time), so a batch writes
+    only the ids it applied and pruning deletes them one by one (tombstones);
+    the length keeps one tenant's keys from running into another's.
+    """
+    return SEEN_IDS + len(tenant).to_bytes(2, "big") + tenant
+
+
+def tenant_of_seen_key(key: bytes) -> bytes:
+    """The tenant a seen-id key belongs to (the inverse of :func:`seen_prefix`)."""
+    return key[3 : 3 + int.from_bytes(key[1:3], "big")]
+
 
 class CommittedStates(Protocol):
     def get(self, partition: int, key: bytes) -> bytes | None: ...
 
-    def write(self, partition: int, values: dict[bytes, bytes], changelog_offset: int) -> None: ...
+    def write(
+        self, partition: int, values: dict[bytes, bytes | None], changelog_offset: int
+    ) -> None: ...
 
-    def keys(self, partition: int) -> Iterator[bytes]: ...
+    def tenant_keys(self, partition: int) -> Iterator[bytes]: ...
+
+    def scan(self, partition: int, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
 
 
 class RocksStates:
@@ -36,15 +57,32 @@ class RocksStates:
     def get(self, partition: int, key: bytes) -> bytes | None:
         return self.store._db_for_partition(partition).get(key)
 
-    def write(self, partition: int, values: dict[bytes, bytes], changelog_offset: int) -> None:
+    def write(
+        self, partition: int, values: dict[bytes, bytes | None], changelog_offset: int
+    ) -> None:
+        """Store the committed values (None deletes) and the changelog offset, atomically."""
         batch = WriteBatch(raw_mode=True)
         for key, value in values.items():
-            batch.put(key, value)
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
         batch.put(self.store.offset_key, str(changelog_offset).encode())
         self.store._db_for_partition(partition).write(batch)
 
-    def keys(self, partition: int) -> Iterator[bytes]:
+    def tenant_keys(self, partition: int) -> Iterator[bytes]:
+        """Tenant ids with a state: not the rater's reserved keys, not seen ids."""
         offset_key = self.store.offset_key
-        db = self.store._db_for_partition(partition)
-        return (k for k in db.keys() if k != offset_key)  # noqa: SIM118 - an Rdict, not a dict
+        for key in self.store._db_for_partition(partition).keys():  # noqa: SIM118 - an Rdict
+            if key.startswith(SEEN_IDS):
+                return  # keys are sorted: only seen ids from here on
+            if key != offset_key and not key.startswith(b"\x00"):
+                yield key
 
+    def scan(self, partition: int, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Every stored key beginning with ``prefix``, in key order, with its value."""
+        db = self.store._db_for_partition(partition)
+        for key, value in db.items(from_key=prefix):
+            if not key.startswith(prefix):
+                return
+            yield key, value

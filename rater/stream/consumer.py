@@ -58,6 +58,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
 
     def _new_consumer_thread(self) -> StableOffsetsConsumerThread:
         return StableOffsetsConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
     _aligned_generation: int = -1
 
     def aligner(self) -> Aligner:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -25,8 +25,8 @@ from rater.core.codec import decode_state, encode_state
 from rater.core.errors import INTERNAL_ERROR, NO_TARIFF
 from rater.core.outputs import Output
 from rater.core.processor import Processor
-from rater.core.state import TenantState
-from rater.stream.committed import CommittedStates
+from rater.core.state import StoredSeenIds, TenantState
+from rater.stream.committed import CommittedStates, seen_prefix
 from rater.stream.settings import Settings
 from rater.stream.tariff_feed import TariffFeed
 
@@ -65,7 +65,10 @@ def wall_clock_us() -> int:
 
 
 class StateCache(dict[str, TenantState]):
-    """Decoded tenant states of one partition, loaded from the table on first use."""
+    """Decoded tenant states of one partition, loaded from the table on first use.
+
+    Every state in it looks its seen ids up in the table (:class:`StoredSeenIds`).
+    """
 
     def __init__(self, committed: CommittedStates, partition: int) -> None:
         super().__init__()
@@ -81,6 +84,27 @@ class StateCache(dict[str, TenantState]):
             state = decode_state(raw)
             self[tenant_id] = state
         return state
+
+    def __setitem__(self, tenant_id: str, state: TenantState) -> None:
+        if not isinstance(state.seen, StoredSeenIds):
+            state.seen = self._stored_ids(tenant_id, state.seen)
+        dict.__setitem__(self, tenant_id, state)
+
+    def _stored_ids(self, tenant_id: str, inline: dict[str, int]) -> StoredSeenIds:
+        """The tenant's ids in the table; ids still inline are written with its next change."""
+        prefix = seen_prefix(tenant_id.encode())
+        get, scan, partition = self._committed.get, self._committed.scan, self._partition
+
+        def lookup(key: str) -> int | None:
+            raw = get(partition, prefix + key.encode())
+            return None if raw is None else int(raw)
+
+        def stored() -> Iterator[tuple[str, int]]:
+            start = len(prefix)
+            for key, value in scan(partition, prefix):
+                yield key[start:].decode(), int(value)
+
+        return StoredSeenIds(lookup, stored, inline)
 
 
 class PartitionRater:
@@ -185,9 +209,9 @@ class PartitionRater:
         processor = self._processor(partition)
         emitted: list[Output] = []
         count = self.settings.partitions
-        for key in list(self.table.keys(partition)):
-            if key.startswith(b"\x00") or partition_of(key, count) != partition:
-                continue  # a reserved key, or (defensively) a tenant of another partition
+        for key in list(self.table.tenant_keys(partition)):
+            if partition_of(key, count) != partition:
+                continue  # defensively: a tenant of another partition
             emitted.extend(processor.sweep(key.decode(), now))
         if emitted or processor.dirty:
             await self._commit(partition, producer, processor, emitted, {}, None)
@@ -203,8 +227,7 @@ class PartitionRater:
         offsets: dict[TopicPartition, OffsetAndMetadata] | None,
     ) -> None:
         """Send outputs and changed states, add the input offsets, commit; then update the table."""
-        dirty = processor.take_dirty()
-        encoded = {tenant.encode(): encode_state(processor.states[tenant]) for tenant in dirty}
+        encoded, journals = self._changed_records(processor)
         encoded.update(extra)
         tariff_dlq = self._tariff_rejections(partition) if partition == 0 else None
         if tariff_dlq is not None:
@@ -227,6 +250,30 @@ class PartitionRater:
         await producer.begin_transaction()
         if changelog_offset is not None:
             self.table.write(partition, encoded, changelog_offset)
+        for journal in journals:
+            journal.stored()
+
+    @staticmethod
+    def _changed_records(
+        processor: Processor,
+    ) -> tuple[dict[bytes, bytes | None], list[StoredSeenIds]]:
+        """The changelog records of the batch's changed tenants: states, new and pruned ids."""
+        encoded: dict[bytes, bytes | None] = {}
+        journals = []
+        states = processor.states
+        for tenant in processor.take_dirty():
+            state = states[tenant]
+            key = tenant.encode()
+            encoded[key] = encode_state(state)
+            seen = state.seen
+            if isinstance(seen, StoredSeenIds) and (seen.added or seen.removed):
+                prefix = seen_prefix(key)
+                for seen_key, at in seen.added.items():
+                    encoded[prefix + seen_key.encode()] = b"%d" % at
+                for seen_key in seen.removed:
+                    encoded[prefix + seen_key.encode()] = None
+                journals.append(seen)
+        return encoded, journals
 
     def _rate(
         self,
@@ -299,7 +346,7 @@ class PartitionRater:
         producer: AIOKafkaProducer,
         partition: int,
         emitted: list[Output],
-        encoded: dict[bytes, bytes],
+        encoded: dict[bytes, bytes | None],
         tariff_dlq: tuple[list[Output], bytes] | None,
     ) -> int | None:
         """Send the states, then the outputs; the changelog offset the states reached.

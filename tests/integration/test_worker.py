@@ -124,18 +124,7 @@ async def test_kill_9_mid_scenario_loses_and_doubles_nothing(
         worker.stop()
 
 
-KNOWN_DEFECT = pytest.mark.xfail(
-    reason="open defect: after a kill with a whole batch sent but not committed, about 1 run "
-    "in 3 ends with a transaction left open (read_committed stalls) or a record rated out of "
-    "order; see docs/decisions.md 'Open delivery defects'",
-    strict=False,
-)
-CRASH_POINTS = [
-    "rated", "state_written",
-    pytest.param("sent", marks=KNOWN_DEFECT),
-    pytest.param("offsets_added", marks=KNOWN_DEFECT),
-    "committed",
-]
+CRASH_POINTS = ["rated", "state_written", "sent", "offsets_added", "committed"]
 
 
 @pytest.mark.parametrize("point", CRASH_POINTS)
