@@ -26,6 +26,7 @@ from rater.core.errors import INTERNAL_ERROR, NO_TARIFF
 from rater.core.outputs import Output
 from rater.core.processor import Processor
 from rater.core.state import StoredSeenIds, TenantState
+from rater.stream.batches import RecordBatches
 from rater.stream.committed import CommittedStates, seen_prefix
 from rater.stream.settings import Settings
 from rater.stream.tariff_feed import TariffFeed
@@ -354,19 +355,17 @@ class PartitionRater:
         Outputs are keyed by tenant id and go where Kafka's default partitioner
         puts the key (the partition's own number for co-partitioned topics).
         """
-        states = [
-            await producer.send(self.changelog_topic, value, key=key, partition=partition)
-            for key, value in encoded.items()
-        ]
+        batches = RecordBatches(producer)
+        changelog = self.changelog_topic
+        for key, value in encoded.items():
+            batches.add(changelog, partition, key, value)
+        reached = await batches.send()
         await self.checkpoint("state_written", producer)
         names, count, dumps = self.topic_names, self.settings.partitions, orjson.dumps
         if tariff_dlq is not None:
             emitted = emitted + tariff_dlq[0]
-        outputs = []
         for topic, key, value in emitted:
             where = partition if key is None else partition_of(key, count)
-            sent = await producer.send(names[topic], dumps(value), key=key, partition=where)
-            outputs.append(sent)
-        for future in outputs:
-            await future
-        return max([(await future).offset for future in states], default=None)
+            batches.add(names[topic], where, key, dumps(value))
+        await batches.send()
+        return reached.get((changelog, partition))
