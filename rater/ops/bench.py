@@ -393,6 +393,7 @@ def run_context(options: Options, bootstrap: str, index: int, work: Path) -> Run
         partitions=PARTITIONS,
         data_dir=work / prefix,
         expiry_sweep=False,
+        web_port=0,  # nothing else on the machine may hold a port the bench needs
     )
     return RunContext(options, bootstrap, settings, work, index)
 

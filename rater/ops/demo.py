@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -22,9 +24,11 @@ from rater.localkafka.broker import Broker
 from rater.localkafka.readback import read_all
 from rater.ops.inputs import produce_inputs
 from rater.ops.scenario import TARIFFS, build
-from rater.ops.worker_process import WorkerProcess
+from rater.ops.worker_process import WorkerProcess, free_port
 from rater.stream.settings import Settings
 from rater.stream.topics import ensure_topics
+
+WEB_VIEWS = ("/rater/health/", "/rater/stats/")
 
 
 def run_demo(cdrs_per_tenant: int, timeout: float) -> None:
@@ -40,6 +44,7 @@ def run_demo(cdrs_per_tenant: int, timeout: float) -> None:
         partitions=4,
         data_dir=Path(".data") / prefix,
         expiry_sweep=False,
+        web_port=free_port(),
     )
     asyncio.run(ensure_topics(settings))
     scenario = build(cdrs_per_tenant=cdrs_per_tenant)
@@ -54,6 +59,7 @@ def run_demo(cdrs_per_tenant: int, timeout: float) -> None:
     worker.start()
     try:
         counts = asyncio.run(_wait(settings, len(scenario.expected["rated-cdrs"]), worker, timeout))
+        views = {path: _view(settings.web_port, path) for path in WEB_VIEWS}
     finally:
         worker.stop()
     elapsed = time.monotonic() - started
@@ -64,6 +70,9 @@ def run_demo(cdrs_per_tenant: int, timeout: float) -> None:
     for tenant, balance in asyncio.run(_balances(settings)).items():
         click.echo(f"  {tenant:10} {balance}")
     click.echo(f"\nDLQ codes: {dict(asyncio.run(_dlq_codes(settings)))}")
+    click.echo("\nthe worker's web views before it stopped:")
+    for path, body in views.items():
+        click.echo(f"  http://127.0.0.1:{settings.web_port}{path}\n    {body}")
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         click.echo("\nthe local broker keeps running; stop it with `rater kafka stop`")
 
@@ -85,6 +94,17 @@ async def _wait(
         name: len(await read_all(settings.bootstrap_servers, settings.topic(name)))
         for name in OUTPUTS
     }
+
+
+def _view(port: int, path: str) -> str:
+    """One web view's answer, as text: shown, not checked (the tests check them)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.read().decode()
+    except urllib.error.HTTPError as exc:  # 503 while rebalancing still has a body
+        return f"{exc.code} {exc.read().decode()}"
+    except OSError as exc:
+        return f"no answer: {exc}"
 
 
 async def _balances(settings: Settings) -> dict[str, str]:

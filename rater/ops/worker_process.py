@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from rater.stream.settings import Settings
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a worker's web server."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -25,6 +33,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "RATER_EXPIRY_SWEEP": "on" if settings.expiry_sweep else "off",
         "RATER_SWEEP_INTERVAL_S": str(int(settings.sweep_interval_s)),
         "RATER_MAX_POLL_RECORDS": str(settings.max_poll_records),
+        "RATER_WEB_PORT": str(settings.web_port),
     }
 
 

@@ -21,6 +21,7 @@ from rater.stream.partition import PartitionRater
 from rater.stream.settings import Settings
 from rater.stream.tariff_feed import TariffFeed
 from rater.stream.transactions import PartitionTransactions
+from rater.web.views import add_views
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
         topic_partitions=settings.partitions,
         key_serializer="raw",
         value_serializer="raw",
-        web_enabled=False,
+        web_enabled=settings.web_port > 0,
+        web_port=settings.web_port or 6066,
         datadir=str(settings.data_dir),
         broker_max_poll_records=settings.max_poll_records,
         broker_session_timeout=10.0,
@@ -124,6 +126,8 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
         async def _sweep() -> None:
             await sweep_owned_partitions(app, rater, ready)
 
+    if settings.web_port:
+        add_views(app, rater, feed)
     app.rater = rater  # type: ignore[attr-defined]
     app.tariff_feed = feed  # type: ignore[attr-defined]
     return app, rater

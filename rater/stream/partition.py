@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -108,6 +110,22 @@ class StateCache(dict[str, TenantState]):
         return StoredSeenIds(lookup, stored, inline)
 
 
+@dataclass
+class Counters:
+    """What this worker has committed since it started: the web views' figures."""
+
+    inputs: int = 0
+    batches: int = 0
+    outputs: Counter[str] = field(default_factory=Counter)
+    last_commit_us: int | None = None
+
+    def committed(self, inputs: int, emitted: list[Output]) -> None:
+        self.inputs += inputs
+        self.batches += 1
+        self.outputs.update(topic for topic, _, _ in emitted)
+        self.last_commit_us = wall_clock_us()
+
+
 class PartitionRater:
     """Applies input batches for the partitions this worker owns."""
 
@@ -132,7 +150,7 @@ class PartitionRater:
         self.cdrs_topic = settings.topic("cdrs")
         self.events_topic = settings.topic("account-events")
         self.topic_names = {name: settings.topic(name) for name in out.OUTPUT_TOPICS}
-        self.applied = 0
+        self.counters = Counters()
 
     async def checkpoint(self, point: str, producer: AIOKafkaProducer) -> None:
         """A named step of :meth:`handle`; the crash tests kill the worker at each one.
@@ -196,7 +214,7 @@ class PartitionRater:
         }
         extra = {marker_key: orjson.dumps(applied)}
         await self._commit(partition, producer, processor, emitted, extra, offsets)
-        self.applied += sum(len(records) for records in batch.values())
+        self.counters.committed(sum(len(records) for records in batch.values()), emitted)
 
     async def sweep(self, partition: int, now: int | None = None) -> int:
         """Expire the lots of this partition's idle tenants (SPEC 6.1), in one transaction.
@@ -216,6 +234,7 @@ class PartitionRater:
             emitted.extend(processor.sweep(key.decode(), now))
         if emitted or processor.dirty:
             await self._commit(partition, producer, processor, emitted, {}, None)
+            self.counters.committed(0, emitted)
         return len(emitted)
 
     async def _commit(

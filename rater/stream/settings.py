@@ -66,7 +66,7 @@ class Settings:
     topic_prefix: str = ""
     partitions: int = 8
     data_dir: Path = Path(".data")
-    web_port: int = 6066
+    web_port: int = 6066  # 0: no web server
     expiry_sweep: bool = True
     sweep_interval_s: float = 3600.0
     max_poll_records: int = 5000
@@ -85,7 +85,7 @@ class Settings:
             topic_prefix=env.get("RATER_TOPIC_PREFIX", ""),
             partitions=_positive_int(env, "RATER_PARTITIONS", 8),
             data_dir=Path(env.get("RATER_DATA_DIR", ".data")),
-            web_port=_positive_int(env, "RATER_WEB_PORT", 6066),
+            web_port=_port(env, "RATER_WEB_PORT", 6066),
             expiry_sweep=_switch(env, "RATER_EXPIRY_SWEEP", True),
             sweep_interval_s=float(_positive_int(env, "RATER_SWEEP_INTERVAL_S", 3600)),
             max_poll_records=_positive_int(env, "RATER_MAX_POLL_RECORDS", 5000),
@@ -112,6 +112,16 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise SettingsError(f"{name}={raw!r}: expected a number of at least 1")
     return value
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    """A TCP port; 0 turns the service off."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) > 65535:
+        raise SettingsError(f"{name}={raw!r}: expected a port number (0 for off)")
+    return int(raw)
 
 
 def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:

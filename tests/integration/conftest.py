@@ -25,11 +25,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture
 def settings(kafka_bootstrap: str, unique_prefix: str, tmp_path: Path) -> Settings:
-    """A worker's settings on fresh topics (4 partitions, no expiry sweep), topics created."""
+    """A worker's settings on fresh topics (4 partitions, no sweep, no web), topics created."""
     settings = Settings(
         bootstrap_servers=kafka_bootstrap, app_id=unique_prefix + "rater",
         topic_prefix=unique_prefix, partitions=4, data_dir=tmp_path / "data",
-        expiry_sweep=False,
+        expiry_sweep=False, web_port=0,
     )
     asyncio.run(ensure_topics(settings))
     return settings

@@ -23,7 +23,7 @@ def settings(kafka_bootstrap: str, unique_prefix: str, tmp_path: Path) -> Settin
     settings = Settings(
         bootstrap_servers=kafka_bootstrap, app_id=unique_prefix + "rater",
         topic_prefix=unique_prefix, partitions=2, data_dir=tmp_path / "data",
-        expiry_sweep=True, sweep_interval_s=1,
+        expiry_sweep=True, sweep_interval_s=1, web_port=0,
     )
     asyncio.run(ensure_topics(settings))
     return settings
