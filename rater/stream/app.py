@@ -82,10 +82,13 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
         key_type=bytes,
         value_type=bytes,
         # Faust's defaults (2 GiB block cache, 3 x 64 MB buffers) apply to every partition.
+        # Small write buffers: memtables flush early, so the worker's size levels off
+        # instead of growing with every CDR until 3 x 16 MB per partition (benchmarks.md).
         options={
             "driver": "rocksdict",
             "block_cache_size": 64 << 20,
-            "write_buffer_size": 16 << 20,
+            "write_buffer_size": 2 << 20,
+            "max_write_buffer_number": 2,
         },
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 import click
@@ -49,6 +50,23 @@ def topics_create() -> None:
         click.echo("all topics exist")
 
 
+GC_THRESHOLDS = (200_000, 20, 20)
+
+
+def tune_garbage_collector() -> None:
+    """Collect cycles rarely: a batch's short-lived objects must not reach the oldest generation.
+
+    With CPython's default (700, 10, 10) a batch of thousands of records runs
+    dozens of young collections while its records and outputs are still
+    alive; they are promoted, and a full collection of the worker's heap ran
+    every 2 s at 80-145 ms each (measured with gc.callbacks in the
+    benchmark's drain): the worst of the latency at half load. The hot path
+    frees its objects by reference counting, so a young collection only runs
+    once 200,000 more container objects are alive than before.
+    """
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 @click.command()
 @click.option("--loglevel", default="info", show_default=True, help="Worker log level.")
 def worker(loglevel: str) -> None:
@@ -60,6 +78,7 @@ def worker(loglevel: str) -> None:
     settings = load_settings()
     create_topics_or_fail(settings)
     logging.basicConfig(level=loglevel.upper())
+    tune_garbage_collector()
     app, _ = build_app(settings)
     faust_worker = Worker(app, loglevel=loglevel)
     # Faust's terminal spinner sets the root logger to DEBUG whatever --loglevel
