@@ -61,6 +61,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
     hot_topics: frozenset[str] = frozenset()
     handler: BatchHandler | None = None
     _batch_lock: asyncio.Lock | None = None
+    _aligner: Aligner | None = None
+    _aligned_generation: int = -1
 
     def batch_lock(self) -> asyncio.Lock:
         """Held while a batch is applied, so a revoke waits for its commit or abort."""
@@ -68,12 +70,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
             self._batch_lock = asyncio.Lock()
         return self._batch_lock
 
-    _aligner: Aligner | None = None
-
     def _new_consumer_thread(self) -> StableOffsetsConsumerThread:
         return StableOffsetsConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-    _aligned_generation: int = -1
 
     def aligner(self) -> Aligner:
         if self._aligner is None:
