@@ -30,8 +30,12 @@ class Aligner:
         self._held_since: dict[Hashable, float] = {}
         self._next_offset: dict[Hashable, int] = {}
 
+    def first_offsets(self) -> dict[Hashable, int]:
+        """The first held offset of each partition: where to fetch again after a :meth:`clear`."""
+        return {tp: buffer[0].offset for tp, buffer in self._held.items() if buffer}
+
     def clear(self) -> None:
-        """Forget everything held: after a seek or rebalance it is fetched again."""
+        """Forget everything held; the caller rewinds to :meth:`first_offsets` first."""
         self._held.clear()
         self._released_ts.clear()
         self._held_since.clear()

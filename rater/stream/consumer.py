@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
@@ -63,6 +64,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
     _batch_lock: asyncio.Lock | None = None
     _aligner: Aligner | None = None
     _aligned_generation: int = -1
+    _answer_after: dict[Any, int]  # ms: a fetch answer must be newer to show "caught up"
 
     def batch_lock(self) -> asyncio.Lock:
         """Held while a batch is applied, so a revoke waits for its commit or abort."""
@@ -81,6 +83,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
     async def _drain_messages(self, fetcher: Any) -> None:
         callback, to_message = self.callback, self._to_message
         aligner = self.aligner()
+        self._answer_after = {}
         topics = sorted(self.hot_topics)
         holding: set[int] = set()
         warned_at = 0.0
@@ -89,13 +92,13 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if self.should_stop:
                 continue
             if not self.flow_active:
-                aligner.clear()
+                self._rewind(records)
                 holding.clear()
                 await self.perform_seek()
                 continue
             generation = self.app.consumer_generation_id
             if generation != self._aligned_generation:
-                aligner.clear()  # a rebalance: what was held is fetched again
+                self._rewind({})  # a rebalance: what was held is fetched again
                 holding.clear()
                 self._aligned_generation = generation
             now = time.monotonic()
@@ -104,6 +107,9 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     if active is None or tp in active:
                         aligner.add(tp, tp_records, now)
                         holding.add(tp.partition)
+                        self._want_later_answer(tp)
+                    else:
+                        self._rewind({tp: tp_records}, keep_held=True)
                 else:
                     for record in tp_records:
                         await callback(to_message(tp, record))
@@ -122,6 +128,35 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 warned_at = now
                 log.warning("input records held %.0fs waiting for the other topic", now - since)
 
+    def _rewind(self, dropped: Any, keep_held: bool = False) -> None:
+        """Fetch again what is dropped unapplied: ``dropped`` records and (unless
+        ``keep_held``) everything the aligner holds, which is then forgotten.
+
+        A rebalance gives positions from committed offsets, but not before
+        Faust's generation id and flow flags say so: records fetched under the
+        new assignment can still meet the old generation here. Faust's own
+        ``perform_seek`` moves only partitions that have a committed offset, so
+        without this a partition's first records were skipped for good (seen
+        in the takeover test: a tenant's ``account_opened`` never applied).
+        """
+        first: dict[Any, int] = {}
+        for tp, records in (dropped or {}).items():
+            if tp.topic in self.hot_topics and records:
+                first[tp] = records[0].offset
+        if not keep_held:
+            aligner = self.aligner()
+            for tp, offset in aligner.first_offsets().items():
+                first[tp] = min(offset, first.get(tp, offset))
+            aligner.clear()
+        if not first:
+            return
+        consumer = self._thread._ensure_consumer()
+        for tp, offset in first.items():
+            try:
+                consumer.seek(TopicPartition(tp.topic, tp.partition), offset)
+            except Exception:  # not ours any more: its next owner starts from committed
+                continue
+
     async def _next_records(self, timeout: float) -> tuple[Any, Any]:
         """Faust's ``_wait_next_records``, but not from partitions the aligner holds records of.
 
@@ -139,26 +174,50 @@ class BatchConsumer(faust_aiokafka.Consumer):
         wanted = {tp for tp in active if not aligner.held(tp)} or active
         return await self._getmany(active_partitions=wanted, timeout=timeout), active
 
-    def _caught_up(self, tp: Any) -> bool:
-        """Has this partition nothing more to fetch right now (position at the LSO)?
+    def _fetch_state(self, tp: Any) -> Any:
+        """aiokafka 0.14's state of an assigned partition (pinned), or None.
 
-        Reads aiokafka 0.14's subscription state (pinned): the public
-        ``position()`` is a coroutine, this runs for every batch.
+        Read directly: the public ``position()`` is a coroutine, and this runs
+        for every batch.
         """
         try:
             consumer = self._thread._ensure_consumer()
-            state = consumer._subscription.subscription.assignment.state_value(tp)
-            end = consumer.last_stable_offset(tp)
-        except Exception:  # not assigned (any more), or no fetch answered yet
+            return consumer._subscription.subscription.assignment.state_value(tp)
+        except Exception:  # not assigned (any more)
+            return None
+
+    def _want_later_answer(self, tp: Any) -> None:
+        """Records of ``tp`` arrived: the other topic's partition must answer again.
+
+        A fetch answer may say the account-events partition is caught up while
+        the producer's request carrying an older event for it is still being
+        appended, partition by partition, right after the CDRs that answer
+        brought (and the other way round). Only an answer to a later fetch
+        counts: aiokafka keeps one fetch in flight per broker, so it was sent
+        after these records were received.
+        """
+        for topic in self.hot_topics:
+            if topic != tp.topic:
+                other = TP(topic, tp.partition)
+                answered = getattr(self._fetch_state(other), "timestamp", None)
+                self._answer_after[other] = -1 if answered is None else answered
+
+    def _caught_up(self, tp: Any) -> bool:
+        """Has this partition nothing more to fetch (position at the last stable
+        offset), by a fetch answered after the other topic's newest records arrived?"""
+        state = self._fetch_state(tp)
+        if state is None or not state.has_valid_position:
             return False
-        if state is None or not state.has_valid_position or end is None or end < 0:
+        end, answered = state.lso, state.timestamp
+        if end is None or end < 0 or answered is None:
             return False
-        return state.position >= end
+        return answered > self._answer_after.get(tp, -1) and state.position >= end
 
     async def _apply(self, batches: dict[int, dict[Any, list[Any]]], generation: int) -> None:
         async with self.batch_lock():
             if not self.flow_active or generation != self.app.consumer_generation_id:
-                return  # a rebalance began: the next owner starts from committed offsets
+                self._rewind(self._records_of(batches))  # a rebalance began
+                return
             assert self.handler is not None
             results = await asyncio.gather(
                 *(self.handler(p, tps) for p, tps in batches.items()), return_exceptions=True
@@ -166,8 +225,12 @@ class BatchConsumer(faust_aiokafka.Consumer):
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:
                 log.error("batch failed, rewinding to committed offsets", exc_info=failures[0])
-                self.aligner().clear()
+                self._rewind(self._records_of(batches))
                 await self.perform_seek()
+
+    @staticmethod
+    def _records_of(batches: dict[int, dict[Any, list[Any]]]) -> dict[Any, list[Any]]:
+        return {tp: records for tps in batches.values() for tp, records in tps.items()}
 
     async def wait_empty(self) -> None:
         async with self.batch_lock():

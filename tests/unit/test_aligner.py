@@ -106,3 +106,14 @@ def test_records_delivered_again_are_held_once() -> None:
     a.add(CDRS, recs(10, 20, 30), now=0)  # the same offsets 0 and 1 again, then offset 2
     released = a.release(TPS, lambda tp: tp == EVENTS, now=0)
     assert [r.offset for r in released[CDRS]] == [0, 1, 2]
+
+
+def test_first_offsets_say_where_to_fetch_again_what_is_dropped() -> None:
+    a = Aligner()
+    a.add(CDRS, [Rec(10, 5), Rec(20, 6)], now=0)
+    a.add(EVENTS, [Rec(15, 2)], now=0)
+    released = a.release(TPS, nothing_caught_up, now=0)
+    assert stamps(released, CDRS) == [10] and stamps(released, EVENTS) == [15]
+    assert a.first_offsets() == {CDRS: 6}  # offset 5 was handed out, 6 is still held
+    a.clear()
+    assert a.first_offsets() == {}
