@@ -40,17 +40,26 @@ async def outputs(settings: Settings) -> dict[str, list]:
 
 async def wait_for(settings: Settings, scenario: Scenario, worker: WorkerProcess,
                    timeout: float = 120.0) -> dict[str, list]:
-    """Poll the output topics until every expected record is there (or fail)."""
-    want = len(scenario.expected["rated-cdrs"])
+    """Poll the output topics until every expected record is there (or fail).
+
+    Every topic counts, not only `rated-cdrs`: the scenario may end with a
+    payment answer that is applied after the last CDR, in a later batch.
+    """
+    want = {name: len(scenario.expected.get(name, [])) for name in OUTPUTS}
+    want["rater-dlq"] = len(scenario.rejected)
     deadline = time.monotonic() + timeout
     while True:
         seen = await read_all(settings.bootstrap_servers, settings.topic("rated-cdrs"))
-        if len(seen) >= want:
-            return await outputs(settings)
+        if len(seen) >= want["rated-cdrs"]:
+            got = await outputs(settings)
+            if all(len(got[name]) >= count for name, count in want.items()):
+                return got
         assert worker.alive(), worker.log_path.read_text()[-3000:]
-        assert time.monotonic() < deadline, (
-            f"{len(seen)} of {want} rated after {timeout}s ({settings.topic_prefix})")
-        await asyncio.sleep(0.5)  # poll interval; the loop exits on the condition above
+        if time.monotonic() >= deadline:
+            got = await outputs(settings)
+            counts = {name: (len(got[name]), count) for name, count in want.items()}
+            raise AssertionError(f"(got, expected) after {timeout}s: {counts}")
+        await asyncio.sleep(0.5)  # poll interval; the loop exits on the conditions above
 
 
 def check(scenario: Scenario, got: dict[str, list]) -> None:
