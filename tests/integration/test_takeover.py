@@ -277,9 +277,9 @@ async def run_takeover(
 
 
 OPEN_DEFECT = pytest.mark.xfail(
-    reason="open defect: about 1 run in 5 on this machine (seen after 2026-11-22's fixes) one "
-    "record around the takeover is rated against a different state than the core's; see "
-    "docs/decisions.md 'Open delivery defect: takeover under load'",
+    reason="open defect: about 1 run in 10 on this machine, one record around the takeover "
+    "is rated against a different state than the core's; see docs/decisions.md "
+    "'Open delivery defect: takeover under load'",
     strict=False,
 )
 
