@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
@@ -9,6 +12,7 @@ from rater.localkafka.admin import TopicSpec
 from rater.stream.settings import TENANT_KEYED, Settings
 
 TABLE_CHANGELOG = "{app_id}-tenants-changelog"
+READY_TIMEOUT_S = 30.0  # longest to wait for created topics to have a leader for every partition
 
 
 class TopicLayoutError(RuntimeError):
@@ -28,26 +32,19 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
 async def ensure_topics(settings: Settings, replication: int = 1) -> list[str]:
     """Create missing topics; fail when an existing one has the wrong partition count.
 
-    Returns the names created. Co-partitioning is what lets one worker own all
-    of a tenant's input and state, so a mismatch is an error, never repaired.
+    Returns the names created, once every partition of every topic has a
+    leader. Co-partitioning is what lets one worker own all of a tenant's
+    input and state, so a mismatch is an error, never repaired.
     """
     specs = topic_specs(settings)
+    names = [spec.name for spec in specs]
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.bootstrap_servers, **settings.security.client_kwargs()
     )
     await admin.start()
     try:
-        existing = await _partition_counts(admin, [spec.name for spec in specs])
-        wrong = [
-            f"{spec.name} has {existing[spec.name]} partitions, expected {spec.partitions}"
-            for spec in specs
-            if spec.name in existing and existing[spec.name] != spec.partitions
-        ]
-        if wrong:
-            raise TopicLayoutError(
-                "topics are not co-partitioned as configured (RATER_PARTITIONS="
-                f"{settings.partitions}): " + "; ".join(wrong)
-            )
+        existing = {name: total for name, (total, _) in (await _layout(admin, names)).items()}
+        _check_partition_counts(settings, specs, existing)
         missing = [spec for spec in specs if spec.name not in existing]
         if missing:
             response = await admin.create_topics(
@@ -60,14 +57,53 @@ async def ensure_topics(settings: Settings, replication: int = 1) -> list[str]:
                 name, code = item[0], item[1]
                 if code not in (0, TopicAlreadyExistsError.errno):
                     raise for_code(code)(f"creating topic {name}")
+        # A topic seen as missing may have been created meanwhile, with other counts.
+        _check_partition_counts(settings, specs, await _led_layout(admin, names))
         return [spec.name for spec in missing]
     finally:
         await admin.close()
 
 
-async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
+def _check_partition_counts(
+    settings: Settings, specs: list[TopicSpec], counts: dict[str, int]
+) -> None:
+    wrong = [
+        f"{spec.name} has {counts[spec.name]} partitions, expected {spec.partitions}"
+        for spec in specs
+        if spec.name in counts and counts[spec.name] != spec.partitions
+    ]
+    if wrong:
+        raise TopicLayoutError(
+            "topics are not co-partitioned as configured (RATER_PARTITIONS="
+            f"{settings.partitions}): " + "; ".join(wrong)
+        )
+
+
+async def _led_layout(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+    """The partition count of each topic, once every partition of each has a leader.
+
+    CreateTopics answers before every broker's metadata shows the topics, and
+    a second worker may find them created but not yet led. A worker started
+    at that moment joined its group, was assigned nothing ("Ignoring missing
+    topic") and sat idle until its next metadata refresh, about a minute
+    later (seen in the takeover test right after a broker start).
+    """
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while True:
+        layout = await _layout(admin, names)
+        if all(name in layout and layout[name][0] == layout[name][1] for name in names):
+            return {name: total for name, (total, _) in layout.items()}
+        if time.monotonic() >= deadline:
+            late = sorted(n for n in names if n not in layout or layout[n][0] != layout[n][1])
+            raise TopicLayoutError(f"topics still without a leader: {', '.join(late)}")
+        await asyncio.sleep(0.1)  # metadata poll interval
+
+
+async def _layout(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, tuple[int, int]]:
+    """Each existing topic's partition count and how many of them have a leader."""
+    layout: dict[str, tuple[int, int]] = {}
     for topic in await admin.describe_topics(names):
         if topic["error_code"] == 0:
-            counts[topic["topic"]] = len(topic["partitions"])
-    return counts
+            partitions = topic["partitions"]
+            layout[topic["topic"]] = (len(partitions), sum(p["leader"] >= 0 for p in partitions))
+    return layout
