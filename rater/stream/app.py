@@ -108,14 +108,13 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
         feed,
         RocksStates(table.data),
         table.changelog_topic.get_topic_name(),
-        settings.app_id,
         lambda p: app.consumer.transactions.producers[p],
     )
     ready = _start_once(feed)
 
-    async def handle(partition: int, batch: dict[Any, list[Any]]) -> None:
+    async def handle(partition: int, batch: dict[Any, list[Any]]) -> dict[Any, int]:
         await ready()
-        await rater.handle(partition, batch)
+        return await rater.handle(partition, batch)
 
     consumer_class.handler = staticmethod(handle)
 

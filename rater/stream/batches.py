@@ -11,16 +11,18 @@ together or not at all.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
 
 Where = tuple[str, int]
+Pending = tuple[Where, int, "asyncio.Future[Any]"]  # a batch handed over: where, records, delivery
 
 
 class RecordBatches:
-    """Records added for one producer's transaction, sent by :meth:`send`."""
+    """Records added for one producer's transaction, sent by :meth:`hand_over`."""
 
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self._producer = producer
@@ -40,8 +42,8 @@ class RecordBatches:
             size = len(key or b"") + len(value or b"")
             raise MessageSizeTooLargeError(f"a {size}-byte record for {topic} fits no batch")
 
-    async def send(self) -> dict[Where, int]:
-        """Send what was added and wait for the broker; the last offset per topic partition."""
+    async def hand_over(self) -> list[Pending]:
+        """Give what was added to the producer, without waiting for the broker."""
         batches = self._full + list(self._open.items())
         self._full, self._open = [], {}
         pending = []
@@ -49,6 +51,11 @@ class RecordBatches:
             builder.close()  # nothing else may append to it once it is the producer's
             future = await self._producer.send_batch(builder, topic, partition=partition)
             pending.append(((topic, partition), builder.record_count(), future))
+        return pending
+
+    @staticmethod
+    async def delivered(pending: list[Pending]) -> dict[Where, int]:
+        """Wait for the broker; the last offset written per topic partition."""
         reached: dict[Where, int] = {}
         for where, count, future in pending:
             last = (await future).offset + count - 1  # a batch's future gives its base offset

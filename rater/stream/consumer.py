@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import TopicPartition
+from aiokafka.structs import OffsetAndMetadata
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
@@ -26,8 +27,10 @@ from rater.stream.aligner import Aligner
 
 log = logging.getLogger(__name__)
 
-BatchHandler = Callable[[int, dict[Any, list[Any]]], Awaitable[None]]
+# Rates and commits one partition's batch; returns the group offsets to commit after it.
+BatchHandler = Callable[[int, dict[Any, list[Any]]], Awaitable[dict[TopicPartition, int]]]
 FETCH_MAX_WAIT_MS = 50  # longest an empty fetch waits at the broker (Faust fixes 1,500)
+OFFSETS_AT_STOP_S = 5.0  # longest a graceful stop waits for the last group offsets
 HOLD_WARNING_S = 30.0  # a hold this long means an input partition is not being fetched
 
 
@@ -65,6 +68,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
     _aligner: Aligner | None = None
     _aligned_generation: int = -1
     _answer_after: dict[Any, int]  # ms: a fetch answer must be newer to show "caught up"
+    _offsets_due: dict[TopicPartition, int] | None = None  # group offsets not yet committed
+    _offsets_task: asyncio.Task[None] | None = None
 
     def batch_lock(self) -> asyncio.Lock:
         """Held while a batch is applied, so a revoke waits for its commit or abort."""
@@ -100,6 +105,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if generation != self._aligned_generation:
                 self._rewind({})  # a rebalance: what was held is fetched again
                 holding.clear()
+                self._offsets_due = {}  # older than what a partition's other owner committed
                 self._aligned_generation = generation
             now = time.monotonic()
             for tp, tp_records in (records or {}).items():
@@ -223,10 +229,36 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 *(self.handler(p, tps) for p, tps in batches.items()), return_exceptions=True
             )
             failures = [r for r in results if isinstance(r, BaseException)]
+            self._commit_offsets_later([r for r in results if isinstance(r, dict)])
             if failures:
                 log.error("batch failed, rewinding to committed offsets", exc_info=failures[0])
                 self._rewind(self._records_of(batches))
                 await self.perform_seek()
+
+    def _commit_offsets_later(self, offsets: list[dict[TopicPartition, int]]) -> None:
+        """Commit the group offsets of committed batches, off the batch path.
+
+        They are hints: the applied-offsets marker in each partition's state
+        decides what is skipped, so offsets that lag (a crash before this
+        commit, a rejected commit during a rebalance) only mean records fetched
+        again and skipped. Commits never wait on each other; the newest wins.
+        """
+        due = self._offsets_due if self._offsets_due is not None else {}
+        for committed in offsets:
+            due.update(committed)
+        self._offsets_due = due
+        if due and (self._offsets_task is None or self._offsets_task.done()):
+            self._offsets_task = asyncio.ensure_future(self._commit_due_offsets())
+
+    async def _commit_due_offsets(self) -> None:
+        while self._offsets_due:
+            due, self._offsets_due = self._offsets_due, {}
+            consumer = self._thread._ensure_consumer()
+            offsets = {tp: OffsetAndMetadata(offset, "") for tp, offset in due.items()}
+            try:
+                await self._thread.call_thread(consumer.commit, offsets)
+            except Exception as exc:  # a rebalance or a partition gone: refetched, then skipped
+                log.info("group offsets not committed (%s: %s)", type(exc).__name__, exc)
 
     @staticmethod
     def _records_of(batches: dict[int, dict[Any, list[Any]]]) -> dict[Any, list[Any]]:
@@ -236,6 +268,16 @@ class BatchConsumer(faust_aiokafka.Consumer):
         async with self.batch_lock():
             pass
         await super().wait_empty()
+
+    async def on_stop(self) -> None:
+        """Let the last group offsets reach the broker, so a restart fetches less again."""
+        await super().on_stop()
+        task = self._offsets_task
+        if task is not None and not task.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(task), OFFSETS_AT_STOP_S)
+            except Exception:  # late or refused: the next owner refetches and skips
+                task.cancel()
 
 
 class RaterTransport(faust_aiokafka.Transport):

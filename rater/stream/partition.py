@@ -20,7 +20,6 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import murmur2
-from aiokafka.structs import OffsetAndMetadata
 
 from rater.core import outputs as out
 from rater.core.codec import decode_state, encode_state
@@ -135,7 +134,6 @@ class PartitionRater:
         tariffs: TariffFeed,
         table: CommittedStates,
         changelog_topic: str,
-        group_id: str,
         producers: Callable[[int], AIOKafkaProducer],
         clock: Callable[[], int] = wall_clock_us,
     ) -> None:
@@ -143,7 +141,6 @@ class PartitionRater:
         self.tariffs = tariffs
         self.table = table
         self.changelog_topic = changelog_topic
-        self.group_id = group_id
         self.producer_for = producers
         self.clock = clock
         self.caches: dict[int, StateCache] = {}
@@ -156,9 +153,10 @@ class PartitionRater:
         """A named step of :meth:`handle`; the crash tests kill the worker at each one.
 
         ``rated``: batch applied in memory, nothing sent. ``state_written``:
-        changelog records sent, outputs not yet. ``sent``: everything sent,
-        offsets not yet in the transaction. ``offsets_added``: just before the
-        commit. ``committed``: committed, local table not yet updated.
+        changelog records handed to the producer, outputs not yet. ``sent``:
+        everything sent, not committed. ``committed``: committed, local table
+        not yet updated. ``stored``: local table updated, the input offsets
+        not yet committed to the consumer group.
         """
 
     def forget(self, partition: int | None = None) -> None:
@@ -174,11 +172,22 @@ class PartitionRater:
             cache = self.caches[partition] = StateCache(self.table, partition)
         return Processor(self.tariffs.index, cache)
 
-    async def handle(self, partition: int, batch: dict[Any, list[Any]]) -> None:
+    async def handle(
+        self, partition: int, batch: dict[Any, list[Any]]
+    ) -> dict[TopicPartition, int]:
+        """Rate and commit a batch; the next input offsets to commit to the consumer group.
+
+        The offsets are not part of the transaction: the applied-offsets marker
+        committed with the state is what decides which records are skipped, so
+        the group's offsets only say where fetching may start. Committing them
+        in the transaction cost two more sequential round trips per batch
+        (AddOffsetsToTxn, TxnOffsetCommit): a third of the commit's latency.
+        """
         producer = self.producer_for(partition)
         marker_key = applied_key(partition)
         raw_marker = self.table.get(partition, marker_key)
         applied: dict[str, int] = orjson.loads(raw_marker) if raw_marker else {}
+        fetched = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
         fresh = {}
         for tp, records in batch.items():
             next_offset, kept = applied.get(tp.topic, 0), []
@@ -189,7 +198,7 @@ class PartitionRater:
             fresh[tp] = kept
         batch = {tp: records for tp, records in fresh.items() if records}
         if not batch:
-            return
+            return self._group_offsets(fetched, applied)  # all applied: the group's offsets lag
         poisoned: dict[tuple[str, int], str] = {}
         tariffs_checked = False
         while True:
@@ -208,13 +217,21 @@ class PartitionRater:
         await self.checkpoint("rated", producer)
         for tp, records in batch.items():
             applied[tp.topic] = records[-1].offset + 1
-        offsets = {
-            TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(records[-1].offset + 1, "")
-            for tp, records in batch.items()
-        }
         extra = {marker_key: orjson.dumps(applied)}
-        await self._commit(partition, producer, processor, emitted, extra, offsets)
+        await self._commit(partition, producer, processor, emitted, extra)
         self.counters.committed(sum(len(records) for records in batch.values()), emitted)
+        await self.checkpoint("stored", producer)
+        return self._group_offsets(fetched, applied)
+
+    @staticmethod
+    def _group_offsets(
+        fetched: dict[Any, int], applied: dict[str, int]
+    ) -> dict[TopicPartition, int]:
+        """Where fetching may start next time: past what was fetched and what is applied."""
+        return {
+            TopicPartition(tp.topic, tp.partition): max(offset, applied.get(tp.topic, 0))
+            for tp, offset in fetched.items()
+        }
 
     async def sweep(self, partition: int, now: int | None = None) -> int:
         """Expire the lots of this partition's idle tenants (SPEC 6.1), in one transaction.
@@ -233,7 +250,7 @@ class PartitionRater:
                 continue  # defensively: a tenant of another partition
             emitted.extend(processor.sweep(key.decode(), now))
         if emitted or processor.dirty:
-            await self._commit(partition, producer, processor, emitted, {}, None)
+            await self._commit(partition, producer, processor, emitted, {})
             self.counters.committed(0, emitted)
         return len(emitted)
 
@@ -244,9 +261,8 @@ class PartitionRater:
         processor: Processor,
         emitted: list[Output],
         extra: dict[bytes, bytes],
-        offsets: dict[TopicPartition, OffsetAndMetadata] | None,
     ) -> None:
-        """Send outputs and changed states, add the input offsets, commit; then update the table."""
+        """Send outputs and changed states, commit; then update the table."""
         encoded, journals = self._changed_records(processor)
         encoded.update(extra)
         tariff_dlq = self._tariff_rejections(partition) if partition == 0 else None
@@ -255,9 +271,6 @@ class PartitionRater:
         try:
             changelog_offset = await self._send(producer, partition, emitted, encoded, tariff_dlq)
             await self.checkpoint("sent", producer)
-            if offsets:
-                await producer.send_offsets_to_transaction(offsets, self.group_id)
-            await self.checkpoint("offsets_added", producer)
             await producer.commit_transaction()
         except BaseException:
             self.forget(partition)
@@ -371,14 +384,16 @@ class PartitionRater:
     ) -> int | None:
         """Send the states, then the outputs; the changelog offset the states reached.
 
-        Outputs are keyed by tenant id and go where Kafka's default partitioner
-        puts the key (the partition's own number for co-partitioned topics).
+        Both are handed to the producer before either is awaited, so they
+        usually go in one produce request: one round trip, not two. Outputs
+        are keyed by tenant id and go where Kafka's default partitioner puts
+        the key (the partition's own number for co-partitioned topics).
         """
         batches = RecordBatches(producer)
         changelog = self.changelog_topic
         for key, value in encoded.items():
             batches.add(changelog, partition, key, value)
-        reached = await batches.send()
+        pending = await batches.hand_over()
         await self.checkpoint("state_written", producer)
         names, count, dumps = self.topic_names, self.settings.partitions, orjson.dumps
         if tariff_dlq is not None:
@@ -386,5 +401,6 @@ class PartitionRater:
         for topic, key, value in emitted:
             where = partition if key is None else partition_of(key, count)
             batches.add(names[topic], where, key, dumps(value))
-        await batches.send()
+        pending += await batches.hand_over()
+        reached = await RecordBatches.delivered(pending)
         return reached.get((changelog, partition))

@@ -133,7 +133,7 @@ async def test_kill_9_mid_scenario_loses_and_doubles_nothing(
         worker.stop()
 
 
-CRASH_POINTS = ["rated", "state_written", "sent", "offsets_added", "committed"]
+CRASH_POINTS = ["rated", "state_written", "sent", "committed", "stored"]
 
 
 @pytest.mark.parametrize("point", CRASH_POINTS)
