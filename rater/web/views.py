@@ -18,9 +18,15 @@ from rater.stream.tariff_feed import TariffFeed
 
 
 def health_of(app: Any) -> dict[str, Any]:
+    """Ok once every assigned input partition has its transactional producer.
+
+    The producers start one by one after an assignment (each fences the
+    partition's previous owner), so a worker with fewer is still rebalancing.
+    """
     consumer = app.consumer
-    partitions = sorted(consumer.transactions.producers)
-    if not consumer.flow_active:
+    assigned = {tp.partition for tp in consumer.assignment() if tp.topic in consumer.hot_topics}
+    partitions = sorted(assigned)
+    if not consumer.flow_active or not assigned <= set(consumer.transactions.producers):
         status = "rebalancing"
     elif not partitions:
         status = "no partitions"
