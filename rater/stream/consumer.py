@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 # Rates and commits one partition's batch; returns the group offsets to commit after it.
 BatchHandler = Callable[[int, dict[Any, list[Any]]], Awaitable[dict[TopicPartition, int]]]
-FETCH_MAX_WAIT_MS = 50  # longest an empty fetch waits at the broker (Faust fixes 1,500)
+FETCH_MAX_WAIT_MS = 10  # longest an empty fetch waits at the broker (Faust fixes 1,500)
+HOLD_POLL_S = FETCH_MAX_WAIT_MS / 1000  # how often held records look for a newer fetch answer
 OFFSETS_AT_STOP_S = 5.0  # longest a graceful stop waits for the last group offsets
 HOLD_WARNING_S = 30.0  # a hold this long means an input partition is not being fetched
 
@@ -93,7 +94,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         holding: set[int] = set()
         warned_at = 0.0
         while not (self._stopped.is_set() or fetcher._stopped.is_set()):
-            records, active = await self._next_records(0.05 if holding else 1.0)
+            records, active = await self._next_records(HOLD_POLL_S if holding else 1.0)
             if self.should_stop:
                 continue
             if not self.flow_active:
