@@ -10,6 +10,7 @@ duplicates) belong to the engine.
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 import orjson
@@ -198,7 +199,23 @@ def _choice(obj: dict[str, Any], field: str, allowed: frozenset[str], tenant: st
     value = obj.get(field)
     if type(value) is not str or value not in allowed:  # a list or dict is not hashable
         raise _bad(field, f"must be one of {', '.join(sorted(allowed))}", tenant)
-    return value  # type: ignore[return-value]
+    return sys.intern(value)  # shared, see _shared_int
+
+
+def _shared_int(value: int) -> int:
+    """The one int object for a value that many tariff rows or states hold.
+
+    Tenant states and tariff rows are spread over a large heap and rating
+    touches a random one per CDR; a field that points to a shared object
+    (times, rates, interned currency and country codes) costs no cache miss
+    of its own. Values are unchanged: only which object holds them.
+    """
+    if len(_SHARED_INTS) > 100_000:
+        _SHARED_INTS.clear()
+    return _SHARED_INTS.setdefault(value, value)
+
+
+_SHARED_INTS: dict[int, int] = {}
 
 
 def _pattern(obj: dict[str, Any], field: str, pattern: re.Pattern[str], tenant: str | None) -> str:
@@ -315,7 +332,7 @@ def _optional_currency(obj: dict[str, Any], tenant_id: str) -> str | None:
 def _event_fields(kind: str, obj: dict[str, Any], tenant_id: str) -> dict[str, Any]:
     if kind == "account_opened":
         fields = _contact(obj, tenant_id, required=False)
-        fields["currency"] = _pattern(obj, "currency", _CURRENCY, tenant_id)
+        fields["currency"] = sys.intern(_pattern(obj, "currency", _CURRENCY, tenant_id))
         fields["billing_model"] = (
             _choice(obj, "billing_model", BILLING_MODELS, tenant_id)
             if "billing_model" in obj
@@ -375,8 +392,8 @@ def decode_tariff(key: bytes | None, value: bytes) -> TariffRow:
         raise Rejected(KEY_MISMATCH, "the message key must equal tariff_id")
     call_type = _choice(obj, "call_type", CALL_TYPES, None)
     prefix = _pattern(obj, "prefix", _PREFIX, None)
-    country = _pattern(obj, "country", _COUNTRY, None)
-    currency = _pattern(obj, "currency", _CURRENCY, None)
+    country = sys.intern(_pattern(obj, "country", _COUNTRY, None))
+    currency = sys.intern(_pattern(obj, "currency", _CURRENCY, None))
     rate = _money(obj, "rate_per_minute", None, positive=False)
     fee = _money(obj, "connection_fee", None, False) if "connection_fee" in obj else 0
     first = _int(obj, "first_increment_s", 1, None, None) if "first_increment_s" in obj else 60
@@ -391,10 +408,10 @@ def decode_tariff(key: bytes | None, value: bytes) -> TariffRow:
         prefix,
         country,
         currency,
-        rate,
-        fee,
+        _shared_int(rate),
+        _shared_int(fee),
         first,
         step,
-        effective_from,
-        effective_to,
+        _shared_int(effective_from),
+        None if effective_to is None else _shared_int(effective_to),
     )
