@@ -9,6 +9,7 @@ duplicates) belong to the engine.
 
 from __future__ import annotations
 
+import operator
 import re
 import sys
 from typing import Any
@@ -226,6 +227,9 @@ def _pattern(obj: dict[str, Any], field: str, pattern: re.Pattern[str], tenant: 
 
 
 _COUNTRIES_SEEN: set[str] = set()  # origin countries that passed the pattern (<= 676)
+_CDR_FIELDS = operator.itemgetter(  # the fields every CDR must have
+    "tenant_id", "cdr_id", "call_type", "origin_country", "destination", "started_at", "duration_s"
+)
 
 
 def decode_cdr(key: bytes | None, value: bytes | None) -> Cdr:
@@ -237,53 +241,47 @@ def decode_cdr(key: bytes | None, value: bytes | None) -> Cdr:
     """
     try:
         obj = orjson.loads(value)  # type: ignore[arg-type]
-    except (orjson.JSONDecodeError, TypeError):
+        # one call for the required fields: KeyError when one is missing,
+        # TypeError when the value is no JSON object
+        tenant_id, cdr_id, call_type, origin, destination, started, duration = _CDR_FIELDS(obj)
+    except (orjson.JSONDecodeError, TypeError, KeyError):
         return decode_cdr_strictly(key, value)
-    if type(obj) is dict:
-        get = obj.get
-        tenant_id = get("tenant_id")
-        cdr_id = get("cdr_id")
-        call_type = get("call_type")
-        plan = get("plan")
-        origin = get("origin_country")
-        destination = get("destination")
-        duration = get("duration_s")
-        if (
-            type(tenant_id) is str
-            and 0 < len(tenant_id) <= 64
-            and key is not None
-            and key == tenant_id.encode()
-            and type(cdr_id) is str
-            and 0 < len(cdr_id) <= 128
-            and type(call_type) is str
-            and call_type in CALL_TYPES
-            and (
-                type(plan) is str and plan in PLANS
-                if call_type == "outbound" or "plan" in obj
-                else True
+    if (
+        type(tenant_id) is str
+        and 0 < len(tenant_id) <= 64
+        and key is not None
+        and key == tenant_id.encode()
+        and type(cdr_id) is str
+        and 0 < len(cdr_id) <= 128
+        and type(call_type) is str
+        and call_type in CALL_TYPES
+        and (
+            type(plan := obj.get("plan")) is str and plan in PLANS
+            if call_type == "outbound" or "plan" in obj
+            else True
+        )
+        and ("user_id" not in obj or type(obj["user_id"]) is str)
+        and type(origin) is str
+        and origin in _COUNTRIES_SEEN
+        and type(destination) is str
+        and 7 <= len(destination) <= 16
+        and destination[0] == "+"
+        and type(duration) is int
+        and 0 <= duration <= MAX_DURATION_S
+    ):
+        digits = destination[1:]  # _E164 without the regex: ASCII digits only
+        started_at = parse_time(started)
+        if digits.isascii() and digits.isdigit() and started_at is not None:
+            return Cdr(
+                cdr_id,
+                tenant_id,
+                call_type,
+                plan if call_type == "outbound" else None,
+                origin,
+                digits,
+                started_at,
+                duration,
             )
-            and ("user_id" not in obj or type(get("user_id")) is str)
-            and type(origin) is str
-            and origin in _COUNTRIES_SEEN
-            and type(destination) is str
-            and 7 <= len(destination) <= 16
-            and destination[0] == "+"
-            and type(duration) is int
-            and 0 <= duration <= MAX_DURATION_S
-        ):
-            digits = destination[1:]  # _E164 without the regex: ASCII digits only
-            started_at = parse_time(get("started_at"))
-            if digits.isascii() and digits.isdigit() and started_at is not None:
-                return Cdr(
-                    cdr_id,
-                    tenant_id,
-                    call_type,
-                    plan if call_type == "outbound" else None,
-                    origin,
-                    digits,
-                    started_at,
-                    duration,
-                )
     cdr = decode_cdr_strictly(key, value)
     if len(_COUNTRIES_SEEN) < 1000:
         _COUNTRIES_SEEN.add(cdr.origin_country)
