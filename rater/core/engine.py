@@ -195,7 +195,14 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
 
     emitted: list[Output] = []
     before = state.balance()
-    _advance(state, started_at, emitted)
+    if started_at > state.clock:
+        state.clock = started_at
+    clock = state.clock
+    lots = state.lots
+    # _advance's own tests, here because this runs for every CDR: expiry and
+    # pruning are rarely due, and then _advance tests again and does them.
+    if (lots and clock >= lots[0].expires_at - EXPIRING_NOTICE) or clock - state.pruned_at >= DAY:
+        _advance(state, clock, emitted)
     # Only expiry changes the balance before the payment, and it always emits.
     balance = state.balance() if emitted else before
     seen[seen_key] = started_at
@@ -215,7 +222,6 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
     from_credits = from_deficit = overage_amount = 0
     if amount > 0:
         due = amount
-        lots = state.lots
         while due and lots:
             lot = lots[0]
             take = min(lot.remaining, due)
@@ -272,7 +278,10 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
         )
     if overage_amount:
         emitted.append(out.overage(state, cdr.cdr_id, overage_amount, cdr.cdr_id))
-    _settle(state, before, cdr.cdr_id, False, emitted, balance)
+    # _settle's rules need doing only when one of them can apply: a zero or
+    # negative balance, a block to lift, or a lower balance with auto-recharge.
+    if balance <= 0 or state.blocked or (balance < before and state.ar_enabled):
+        _settle(state, before, cdr.cdr_id, False, emitted, balance)
     return emitted
 
 
