@@ -39,6 +39,10 @@ def _day_number(date_text: str) -> int | None:
 
 
 _MINUTES: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM" -> epoch µs of that UTC minute
+_SECONDS = {f":{second:02d}": second * SECOND for second in range(60)}  # ":SS" -> µs
+# (micros, text) last written by format_time, or parsed from that very text:
+# a CDR's start is parsed, then written as the tenant clock and a ledger time.
+_last_formatted = (-1, "")
 _UTC_TAIL = re.compile(r":([0-5][0-9])(?:\.([0-9]+))?[Zz]")
 
 
@@ -46,13 +50,32 @@ def parse_time(text: object) -> int | None:
     """Parse an RFC 3339 time into epoch microseconds, or None when invalid.
 
     Every message carries a time, so a UTC time in a minute already seen
-    costs one dictionary probe and a short match; anything else takes the
-    full parse. Digits beyond microseconds are truncated: no rule needs them.
+    costs one dictionary probe and a few string tests; anything else takes
+    the full parse. Digits beyond microseconds are truncated: no rule needs
+    them.
     """
+    global _last_formatted
     if type(text) is not str:
         return None
-    base = _MINUTES.get(text[:16])
+    base = _MINUTES.get(text[:16])  # only "YYYY-MM-DDTHH:MM" of UTC times are there
     if base is not None:
+        # The forms format_time writes (whole seconds, or 6 fractional digits
+        # but not 000000, then Z) without a regex; such a text is also what
+        # format_time would return, and a CDR's time is written back as its
+        # rated record's "at": keep it as the last formatted.
+        second = _SECONDS.get(text[16:19])
+        if second is not None:
+            length = len(text)
+            if length == 20 and text[19] == "Z":
+                micros = base + second
+                _last_formatted = (micros, text)
+                return micros
+            if length == 27 and text[19] == "." and text[26] == "Z":
+                fraction = text[20:26]
+                if fraction.isascii() and fraction.isdigit() and fraction != "000000":
+                    micros = base + second + int(fraction)
+                    _last_formatted = (micros, text)
+                    return micros
         tail = _UTC_TAIL.fullmatch(text, 16)
         if tail is not None:
             seconds, frac = tail.groups()
@@ -77,9 +100,10 @@ def _parse_time_fully(text: str) -> int | None:
     if frac is not None:
         micros += int(frac[:6].ljust(6, "0"))
     if sign is None:
-        if len(_MINUTES) > 100_000:
-            _MINUTES.clear()
-        _MINUTES[text[:16]] = minute
+        if text[10] == "T":  # the key is then as format_time writes it (see parse_time)
+            if len(_MINUTES) > 100_000:
+                _MINUTES.clear()
+            _MINUTES[text[:16]] = minute
         return micros
     off_h, off_m = int(off_h), int(off_m)
     if off_h > 23 or off_m > 59:
@@ -105,7 +129,6 @@ def _date_prefix(days: int) -> str:
 
 
 _CLOCK_FACES: dict[int, str] = {}  # second of the day -> "HH:MM:SS", at most 86,400
-_last_formatted = (-1, "")  # a CDR writes its start, the tenant clock and a ledger time: often one
 
 
 def format_time(micros: int) -> str:

@@ -13,6 +13,7 @@ shell's store the next time it changes.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import orjson
@@ -88,9 +89,10 @@ def decode_state(data: bytes) -> TenantState:
         pool_used,
         seen,
     ) = fields
-    state = TenantState(tenant_id, currency, model, clock)
+    # interned as decoding does: shared objects are cheaper to reach (messages._shared_int)
+    state = TenantState(tenant_id, sys.intern(currency), sys.intern(model), clock)
     state.contact_email = email
-    state.language = language
+    state.language = sys.intern(language)
     state.deficit = deficit
     state.ar_enabled = ar_enabled
     state.ar_trigger = ar_trigger

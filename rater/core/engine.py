@@ -22,6 +22,7 @@ from rater.core.errors import (
     Rejected,
 )
 from rater.core.messages import AccountEvent, Cdr
+from rater.core.money import ZERO, format_money
 from rater.core.outputs import Output
 from rater.core.rating import amount_micros, billed_seconds, pool_for
 from rater.core.state import ID_WINDOW, Lot, TenantState
@@ -194,7 +195,16 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
 
     emitted: list[Output] = []
     before = state.balance()
-    _advance(state, started_at, emitted)
+    if started_at > state.clock:
+        state.clock = started_at
+    clock = state.clock
+    lots = state.lots
+    # _advance's own tests, here because this runs for every CDR: expiry and
+    # pruning are rarely due, and then _advance tests again and does them.
+    if (lots and clock >= lots[0].expires_at - EXPIRING_NOTICE) or clock - state.pruned_at >= DAY:
+        _advance(state, clock, emitted)
+    # Only expiry changes the balance before the payment, and it always emits.
+    balance = state.balance() if emitted else before
     seen[seen_key] = started_at
 
     billed = billed_seconds(cdr.duration_s, tariff.first_increment_s, tariff.increment_s)
@@ -212,7 +222,6 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
     from_credits = from_deficit = overage_amount = 0
     if amount > 0:
         due = amount
-        lots = state.lots
         while due and lots:
             lot = lots[0]
             take = min(lot.remaining, due)
@@ -227,14 +236,18 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
             else:
                 state.deficit += due
                 from_deficit = due
+    moved = from_credits + from_deficit
+    balance -= moved  # the lots paid from_credits and the deficit grew by from_deficit
 
-    balance = state.balance()
+    # Each text is written once: the rated CDR and its ledger entry share them,
+    # and the amounts are mostly equal or zero.
     at = format_time(state.clock)
-    key = state.tenant_id.encode()
+    amount_text = format_money(amount) if amount else ZERO
+    balance_text = format_money(balance)
     emitted.append(
         (
             out.RATED_CDRS,
-            key,
+            state.tenant_id.encode(),
             {
                 "cdr_id": cdr.cdr_id,
                 "tenant_id": state.tenant_id,
@@ -245,23 +258,30 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
                 "pool": pool,
                 "pool_s": pool_s,
                 "chargeable_s": chargeable,
-                "amount": out.format_money(amount),
+                "amount": amount_text,
                 "currency": state.currency,
-                "paid_from_credits": out.format_money(from_credits),
-                "paid_from_deficit": out.format_money(from_deficit),
-                "overage_amount": out.format_money(overage_amount),
-                "balance_after": out.format_money(balance),
-                "started_at": format_time(cdr.started_at),
+                "paid_from_credits": (
+                    amount_text if from_credits == amount else format_money(from_credits)
+                ),
+                "paid_from_deficit": format_money(from_deficit) if from_deficit else ZERO,
+                "overage_amount": format_money(overage_amount) if overage_amount else ZERO,
+                "balance_after": balance_text,
+                "started_at": at if started_at == state.clock else format_time(started_at),
                 "at": at,
             },
         )
     )
-    moved = from_credits + from_deficit
     if moved:
-        emitted.append(out.ledger(state, "usage:" + cdr.cdr_id, "usage", -moved, balance))
+        moved_text = "-" + (amount_text if moved == amount else format_money(moved))
+        emitted.append(
+            out.ledger_entry(state, "usage:" + cdr.cdr_id, "usage", moved_text, balance_text, at)
+        )
     if overage_amount:
         emitted.append(out.overage(state, cdr.cdr_id, overage_amount, cdr.cdr_id))
-    _settle(state, before, cdr.cdr_id, False, emitted, balance)
+    # _settle's rules need doing only when one of them can apply: a zero or
+    # negative balance, a block to lift, or a lower balance with auto-recharge.
+    if balance <= 0 or state.blocked or (balance < before and state.ar_enabled):
+        _settle(state, before, cdr.cdr_id, False, emitted, balance)
     return emitted
 
 

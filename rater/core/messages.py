@@ -9,7 +9,9 @@ duplicates) belong to the engine.
 
 from __future__ import annotations
 
+import operator
 import re
+import sys
 from typing import Any
 
 import orjson
@@ -198,7 +200,23 @@ def _choice(obj: dict[str, Any], field: str, allowed: frozenset[str], tenant: st
     value = obj.get(field)
     if type(value) is not str or value not in allowed:  # a list or dict is not hashable
         raise _bad(field, f"must be one of {', '.join(sorted(allowed))}", tenant)
-    return value  # type: ignore[return-value]
+    return sys.intern(value)  # shared, see _shared_int
+
+
+def _shared_int(value: int) -> int:
+    """The one int object for a value that many tariff rows or states hold.
+
+    Tenant states and tariff rows are spread over a large heap and rating
+    touches a random one per CDR; a field that points to a shared object
+    (times, rates, interned currency and country codes) costs no cache miss
+    of its own. Values are unchanged: only which object holds them.
+    """
+    if len(_SHARED_INTS) > 100_000:
+        _SHARED_INTS.clear()
+    return _SHARED_INTS.setdefault(value, value)
+
+
+_SHARED_INTS: dict[int, int] = {}
 
 
 def _pattern(obj: dict[str, Any], field: str, pattern: re.Pattern[str], tenant: str | None) -> str:
@@ -209,6 +227,9 @@ def _pattern(obj: dict[str, Any], field: str, pattern: re.Pattern[str], tenant: 
 
 
 _COUNTRIES_SEEN: set[str] = set()  # origin countries that passed the pattern (<= 676)
+_CDR_FIELDS = operator.itemgetter(  # the fields every CDR must have
+    "tenant_id", "cdr_id", "call_type", "origin_country", "destination", "started_at", "duration_s"
+)
 
 
 def decode_cdr(key: bytes | None, value: bytes | None) -> Cdr:
@@ -220,51 +241,47 @@ def decode_cdr(key: bytes | None, value: bytes | None) -> Cdr:
     """
     try:
         obj = orjson.loads(value)  # type: ignore[arg-type]
-    except (orjson.JSONDecodeError, TypeError):
+        # one call for the required fields: KeyError when one is missing,
+        # TypeError when the value is no JSON object
+        tenant_id, cdr_id, call_type, origin, destination, started, duration = _CDR_FIELDS(obj)
+    except (orjson.JSONDecodeError, TypeError, KeyError):
         return decode_cdr_strictly(key, value)
-    if type(obj) is dict:
-        get = obj.get
-        tenant_id = get("tenant_id")
-        cdr_id = get("cdr_id")
-        call_type = get("call_type")
-        plan = get("plan")
-        origin = get("origin_country")
-        destination = get("destination")
-        duration = get("duration_s")
-        if (
-            type(tenant_id) is str
-            and 0 < len(tenant_id) <= 64
-            and key is not None
-            and key == tenant_id.encode()
-            and type(cdr_id) is str
-            and 0 < len(cdr_id) <= 128
-            and type(call_type) is str
-            and call_type in CALL_TYPES
-            and (
-                type(plan) is str and plan in PLANS
-                if call_type == "outbound" or "plan" in obj
-                else True
+    if (
+        type(tenant_id) is str
+        and 0 < len(tenant_id) <= 64
+        and key is not None
+        and key == tenant_id.encode()
+        and type(cdr_id) is str
+        and 0 < len(cdr_id) <= 128
+        and type(call_type) is str
+        and call_type in CALL_TYPES
+        and (
+            type(plan := obj.get("plan")) is str and plan in PLANS
+            if call_type == "outbound" or "plan" in obj
+            else True
+        )
+        and ("user_id" not in obj or type(obj["user_id"]) is str)
+        and type(origin) is str
+        and origin in _COUNTRIES_SEEN
+        and type(destination) is str
+        and 7 <= len(destination) <= 16
+        and destination[0] == "+"
+        and type(duration) is int
+        and 0 <= duration <= MAX_DURATION_S
+    ):
+        digits = destination[1:]  # _E164 without the regex: ASCII digits only
+        started_at = parse_time(started)
+        if digits.isascii() and digits.isdigit() and started_at is not None:
+            return Cdr(
+                cdr_id,
+                tenant_id,
+                call_type,
+                plan if call_type == "outbound" else None,
+                origin,
+                digits,
+                started_at,
+                duration,
             )
-            and ("user_id" not in obj or type(get("user_id")) is str)
-            and type(origin) is str
-            and origin in _COUNTRIES_SEEN
-            and type(destination) is str
-            and type(duration) is int
-            and 0 <= duration <= MAX_DURATION_S
-        ):
-            match = _E164.fullmatch(destination)
-            started_at = parse_time(get("started_at"))
-            if match is not None and started_at is not None:
-                return Cdr(
-                    cdr_id,
-                    tenant_id,
-                    call_type,
-                    plan if call_type == "outbound" else None,
-                    origin,
-                    match.group(1),
-                    started_at,
-                    duration,
-                )
     cdr = decode_cdr_strictly(key, value)
     if len(_COUNTRIES_SEEN) < 1000:
         _COUNTRIES_SEEN.add(cdr.origin_country)
@@ -313,7 +330,7 @@ def _optional_currency(obj: dict[str, Any], tenant_id: str) -> str | None:
 def _event_fields(kind: str, obj: dict[str, Any], tenant_id: str) -> dict[str, Any]:
     if kind == "account_opened":
         fields = _contact(obj, tenant_id, required=False)
-        fields["currency"] = _pattern(obj, "currency", _CURRENCY, tenant_id)
+        fields["currency"] = sys.intern(_pattern(obj, "currency", _CURRENCY, tenant_id))
         fields["billing_model"] = (
             _choice(obj, "billing_model", BILLING_MODELS, tenant_id)
             if "billing_model" in obj
@@ -373,8 +390,8 @@ def decode_tariff(key: bytes | None, value: bytes) -> TariffRow:
         raise Rejected(KEY_MISMATCH, "the message key must equal tariff_id")
     call_type = _choice(obj, "call_type", CALL_TYPES, None)
     prefix = _pattern(obj, "prefix", _PREFIX, None)
-    country = _pattern(obj, "country", _COUNTRY, None)
-    currency = _pattern(obj, "currency", _CURRENCY, None)
+    country = sys.intern(_pattern(obj, "country", _COUNTRY, None))
+    currency = sys.intern(_pattern(obj, "currency", _CURRENCY, None))
     rate = _money(obj, "rate_per_minute", None, positive=False)
     fee = _money(obj, "connection_fee", None, False) if "connection_fee" in obj else 0
     first = _int(obj, "first_increment_s", 1, None, None) if "first_increment_s" in obj else 60
@@ -389,10 +406,10 @@ def decode_tariff(key: bytes | None, value: bytes) -> TariffRow:
         prefix,
         country,
         currency,
-        rate,
-        fee,
+        _shared_int(rate),
+        _shared_int(fee),
         first,
         step,
-        effective_from,
-        effective_to,
+        _shared_int(effective_from),
+        None if effective_to is None else _shared_int(effective_to),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 MICRO = 1_000_000
+ZERO = "0.000000"  # format_money(0), for callers that skip the call for a zero amount
 
 _MONEY = re.compile(r"(0|[1-9][0-9]{0,14})(?:\.([0-9]{1,6}))?")
 
@@ -40,7 +41,7 @@ def format_money(micros: int) -> str:
     writes seven amounts.
     """
     if micros == 0:
-        return "0.000000"
+        return ZERO
     if micros < 0:
         return "-" + format_money(-micros)
     digits = str(micros)

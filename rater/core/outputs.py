@@ -45,6 +45,15 @@ def ledger(
     """
     if balance is None:
         balance = state.balance()
+    return ledger_entry(
+        state, entry_id, kind, format_money(amount), format_money(balance), format_time(state.clock)
+    )
+
+
+def ledger_entry(
+    state: TenantState, entry_id: str, kind: str, amount: str, balance: str, at: str
+) -> Output:
+    """A ledger entry from texts already written: a CDR's entry shares its rated record's."""
     return (
         LEDGER,
         state.tenant_id.encode(),
@@ -52,9 +61,9 @@ def ledger(
             "entry_id": entry_id,
             "tenant_id": state.tenant_id,
             "kind": kind,
-            "amount": format_money(amount),
-            "balance_after": format_money(balance),
-            "at": format_time(state.clock),
+            "amount": amount,
+            "balance_after": balance,
+            "at": at,
         },
     )
 

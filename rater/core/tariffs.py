@@ -4,7 +4,7 @@ Rows are grouped by ``(call_type, currency)`` and then by prefix. A lookup
 probes only the prefix lengths that exist in its group, longest first (at
 most 15 dictionary probes), so its cost does not grow with the number of
 rows. The few rows that share a prefix (the same prefix over different
-periods) are scanned.
+periods) are kept in order of precedence, so the first one in effect rates.
 """
 
 from __future__ import annotations
@@ -14,13 +14,9 @@ from collections import Counter
 from rater.core.messages import TariffRow
 
 
-def _better(candidate: TariffRow, best: TariffRow | None) -> bool:
-    """Tie-break between rows of one prefix: latest start, then smallest id."""
-    if best is None:
-        return True
-    if candidate.effective_from != best.effective_from:
-        return candidate.effective_from > best.effective_from
-    return candidate.tariff_id < best.tariff_id
+def _precedence(row: TariffRow) -> tuple[int, str]:
+    """Order of the rows of one prefix: latest start first, then smallest id."""
+    return (-row.effective_from, row.tariff_id)
 
 
 class _Scope:
@@ -29,21 +25,25 @@ class _Scope:
     __slots__ = ("by_prefix", "length_counts", "lengths")
 
     def __init__(self) -> None:
-        self.by_prefix: dict[str, list[TariffRow]] = {}
+        # A tuple per prefix, in _precedence order: its rows sit inline, one
+        # pointer fewer to follow (and one cache miss fewer) per lookup.
+        self.by_prefix: dict[str, tuple[TariffRow, ...]] = {}
         self.length_counts: Counter[int] = Counter()  # prefixes (not rows) of each length
         self.lengths: list[int] = []  # the lengths present, longest first
 
     def add(self, row: TariffRow) -> None:
         group = self.by_prefix.get(row.prefix)
         if group is None:
-            group = self.by_prefix[row.prefix] = []
+            group = ()
             self._count(len(row.prefix), +1)
-        group.append(row)
+        # sorted, so the first row in effect is the one that rates
+        self.by_prefix[row.prefix] = tuple(sorted((*group, row), key=_precedence))
 
     def remove(self, row: TariffRow) -> None:
-        group = self.by_prefix[row.prefix]
-        group.remove(row)
-        if not group:
+        group = tuple(other for other in self.by_prefix[row.prefix] if other is not row)
+        if group:
+            self.by_prefix[row.prefix] = group
+        else:
             del self.by_prefix[row.prefix]
             self._count(len(row.prefix), -1)
 
@@ -97,24 +97,12 @@ class TariffIndex:
         by_prefix = scope.by_prefix
         longest = len(digits)
         for length in scope.lengths:
-            if length > longest:
-                continue
-            group = by_prefix.get(digits[:length])
-            if group is None:
-                continue
-            if len(group) == 1:  # the usual case: one row per prefix
-                row = group[0]
-                if row.effective_from <= at and (row.effective_to is None or at < row.effective_to):
-                    return row
-                continue
-            best = None
-            for row in group:
-                if (
-                    row.effective_from <= at
-                    and (row.effective_to is None or at < row.effective_to)
-                    and _better(row, best)
-                ):
-                    best = row
-            if best is not None:
-                return best
+            if length <= longest:
+                group = by_prefix.get(digits[:length])
+                if group is not None:
+                    for row in group:  # usually one; else the best comes first
+                        if row.effective_from <= at and (
+                            row.effective_to is None or at < row.effective_to
+                        ):
+                            return row
         return None

@@ -93,3 +93,26 @@ def test_cached_minutes_never_change_an_answer(texts: list[str]) -> None:
     """The same minute with other seconds, offsets and shapes, in any order."""
     for text in texts:
         assert parse_time(text) == reference(text), text
+
+
+def written(micros: int) -> str:
+    """SPEC 2 read literally: UTC, a fraction only when there is one, and ``Z``."""
+    moment = EPOCH + timedelta(microseconds=micros)
+    fraction = f".{moment.microsecond:06d}" if moment.microsecond else ""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+
+
+@given(st.lists(st.sampled_from([
+    "2025-03-04T10:11:12Z", "2025-03-04T10:11:12.000000Z", "2025-03-04T10:11:12.500000Z",
+    "2025-03-04t10:11:12.500000Z", "2025-03-04 10:11:12Z", "2025-03-04T10:11:12.500000z",
+    "2025-03-04T10:11:12z", "2025-03-04T10:11:12.5Z", "2025-03-04T10:11:12.5000000Z",
+    "2025-03-04T10:11:12+00:00", "2025-03-04T11:11:12.500000+01:00", "2025-03-04T10:12:00Z",
+]), min_size=1, max_size=20), st.lists(st.integers(0, 2**42), max_size=3))
+def test_a_parsed_time_is_written_as_format_time_would(texts: list[str], others: list[int]) -> None:
+    """parse_time keeps a text it read as the last one written: only when it is canonical."""
+    for text in texts:
+        micros = parse_time(text)
+        assert micros is not None
+        assert format_time(micros) == written(micros), text
+        for other in others:
+            assert format_time(other) == written(other)
