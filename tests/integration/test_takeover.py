@@ -276,15 +276,6 @@ async def run_takeover(
             worker.stop()
 
 
-OPEN_DEFECT = pytest.mark.xfail(
-    reason="open defect: about 1 run in 10 on this machine, one record around the takeover "
-    "is rated against a different state than the core's; see docs/decisions.md "
-    "'Open delivery defect: takeover under load'",
-    strict=False,
-)
-
-
-@OPEN_DEFECT
 async def test_graceful_stop_the_other_worker_takes_over(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -293,7 +284,6 @@ async def test_graceful_stop_the_other_worker_takes_over(
     assert left.proc is not None and left.proc.returncode == 0, left.tail()
 
 
-@OPEN_DEFECT
 async def test_kill_9_the_other_worker_takes_over_after_the_session_timeout(
     settings: Settings, tmp_path: Path
 ) -> None:
