@@ -95,7 +95,7 @@ class StableOffsetsConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return -1 if offset is None else offset
 
     def _create_worker_consumer(self, transport: Any) -> Any:
-        """Faust's consumer, but the broker holds an empty fetch for 50 ms, not 1.5 s.
+        """Faust's consumer, but the broker holds an empty fetch for 10 ms, not 1.5 s.
 
         aiokafka keeps one fetch in flight per broker and leaves out partitions
         that still have records buffered, so a fetch for the idle input topic
@@ -114,7 +114,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
     _aligner: Aligner | None = None
     _aligned_generation: int = -1
     _answer_after: dict[Any, int]  # ms: a fetch answer must be newer to show "caught up"
-    _offsets_due: dict[TopicPartition, int] | None = None  # group offsets not yet committed
+    _offsets_due: dict[TopicPartition, int]  # group offsets not yet committed
     _offsets_task: asyncio.Task[None] | None = None
 
     def batch_lock(self) -> asyncio.Lock:
@@ -134,7 +134,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
     async def _drain_messages(self, fetcher: Any) -> None:
         callback, to_message = self.callback, self._to_message
         aligner = self.aligner()
-        self._answer_after = {}
+        self._answer_after, self._offsets_due = {}, {}
         topics = sorted(self.hot_topics)
         holding: set[int] = set()
         warned_at = 0.0
@@ -289,10 +289,9 @@ class BatchConsumer(faust_aiokafka.Consumer):
         commit, a rejected commit during a rebalance) only mean records fetched
         again and skipped. Commits never wait on each other; the newest wins.
         """
-        due = self._offsets_due if self._offsets_due is not None else {}
+        due = self._offsets_due
         for committed in offsets:
             due.update(committed)
-        self._offsets_due = due
         if due and (self._offsets_task is None or self._offsets_task.done()):
             self._offsets_task = asyncio.ensure_future(self._commit_due_offsets())
 

@@ -91,10 +91,10 @@ async def _led_layout(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str,
     deadline = time.monotonic() + READY_TIMEOUT_S
     while True:
         layout = await _layout(admin, names)
-        if all(name in layout and layout[name][0] == layout[name][1] for name in names):
+        late = sorted(n for n in names if n not in layout or layout[n][0] != layout[n][1])
+        if not late:
             return {name: total for name, (total, _) in layout.items()}
         if time.monotonic() >= deadline:
-            late = sorted(n for n in names if n not in layout or layout[n][0] != layout[n][1])
             raise TopicLayoutError(f"topics still without a leader: {', '.join(late)}")
         await asyncio.sleep(0.1)  # metadata poll interval
 
