@@ -33,6 +33,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "RATER_EXPIRY_SWEEP": "on" if settings.expiry_sweep else "off",
         "RATER_SWEEP_INTERVAL_S": str(int(settings.sweep_interval_s)),
         "RATER_MAX_POLL_RECORDS": str(settings.max_poll_records),
+        "RATER_ROCKSDB_MEMORY_MB": str(settings.rocksdb_memory_mb),
         "RATER_WEB_PORT": str(settings.web_port),
     }
 

@@ -17,7 +17,9 @@ from faust.types import AppT
 
 from rater.stream.committed import RocksStates
 from rater.stream.consumer import BatchConsumer, RaterTransport
+from rater.stream.heap_trim import TRIM_INTERVAL_S, heap_trimmer
 from rater.stream.partition import PartitionRater
+from rater.stream.rocks_memory import share_one_budget
 from rater.stream.settings import Settings
 from rater.stream.tariff_feed import TariffFeed
 from rater.stream.transactions import PartitionTransactions
@@ -81,16 +83,10 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
         partitions=settings.partitions,
         key_type=bytes,
         value_type=bytes,
-        # Faust's defaults (2 GiB block cache, 3 x 64 MB buffers) apply to every partition.
-        # Small write buffers: memtables flush early, so the worker's size levels off
-        # instead of growing with every CDR until 3 x 16 MB per partition (benchmarks.md).
-        options={
-            "driver": "rocksdict",
-            "block_cache_size": 64 << 20,
-            "write_buffer_size": 2 << 20,
-            "max_write_buffer_number": 2,
-        },
+        # Small write buffers: memtables flush early (benchmarks.md); the cache is shared below.
+        options={"driver": "rocksdict", "write_buffer_size": 2 << 20, "max_write_buffer_number": 2},
     )
+    share_one_budget(table.data, settings.rocksdb_memory_mb << 20)
 
     @app.agent(cdrs, name="cdrs-subscription")
     async def _cdrs(stream: Any) -> None:  # pragma: no cover - never reached
@@ -127,6 +123,13 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
         @app.timer(settings.sweep_interval_s, name="expiry-sweep")
         async def _sweep() -> None:
             await sweep_owned_partitions(app, rater, ready)
+
+    trim = heap_trimmer()
+    if trim is not None:
+
+        @app.timer(TRIM_INTERVAL_S, name="heap-trim")
+        async def _trim_heap() -> None:
+            await asyncio.to_thread(trim)
 
     if settings.web_port:
         add_views(app, rater, feed)

@@ -70,6 +70,7 @@ class Settings:
     expiry_sweep: bool = True
     sweep_interval_s: float = 3600.0
     max_poll_records: int = 5000
+    rocksdb_memory_mb: int = 64  # RocksDB's one cap: cache, index, filters and memtables
     security: Security = field(default_factory=Security)
 
     def topic(self, name: str) -> str:
@@ -89,6 +90,7 @@ class Settings:
             expiry_sweep=_switch(env, "RATER_EXPIRY_SWEEP", True),
             sweep_interval_s=float(_positive_int(env, "RATER_SWEEP_INTERVAL_S", 3600)),
             max_poll_records=_positive_int(env, "RATER_MAX_POLL_RECORDS", 5000),
+            rocksdb_memory_mb=_positive_int(env, "RATER_ROCKSDB_MEMORY_MB", 64),
             security=Security(
                 protocol=env.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper(),
                 sasl_mechanism=env.get("KAFKA_SASL_MECHANISM"),
