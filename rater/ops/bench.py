@@ -13,10 +13,11 @@ Every run (``--runs``, default 3) uses fresh topics (8 partitions) and:
 5. **rater**: ``rater worker`` starts again and drains the backlog; progress is
    read from the committed offsets of its consumer group, its resident size
    from ``/proc/<pid>/status`` while it drains;
-6. **latency**: CDRs offered at half the rater's measured rate to the running
-   worker; each is timed from its produce timestamp to the moment a
-   ``read_committed`` consumer in this process receives its ``rated-cdrs``
-   record (wall clock of this machine, so both ends use one clock);
+6. **latency**: CDRs, generated beforehand, offered at half the rater's
+   measured rate to the running worker; each is timed from its produce
+   timestamp to the moment a ``read_committed`` consumer in this process
+   receives its ``rated-cdrs`` record (wall clock of this machine, so both
+   ends use one clock);
 7. **state**: the last ``<app_id>-tenants-changelog`` record of every tenant,
    after the set-up (idle tenants) and after the run.
 
@@ -38,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import itertools
 import os
 import platform
 import shlex
@@ -646,6 +648,9 @@ async def latency(ctx: RunContext, worker: WorkerProcess, end_us: int, offered: 
         seed=ctx.options.seed + 1000,
     )
     result = Latency(offered_per_s=offered, sent=count)
+    # Made before the clock starts: on this one machine, generating CDRs while
+    # offering them took CPU from the worker that real producers elsewhere would not.
+    cdrs = list(itertools.islice(Traffic(config).cdrs(), count))
     stamps: list[int] = []
     consumer = AIOKafkaConsumer(
         bootstrap_servers=ctx.bootstrap,
@@ -667,10 +672,7 @@ async def latency(ctx: RunContext, worker: WorkerProcess, end_us: int, offered: 
         try:
             sender = BatchSender(producer)
             await sender.prepare([ctx.topic(CDRS)])
-            traffic = Traffic(config)
-            await produce_cdrs(
-                sender, ctx.topic(CDRS), traffic.cdrs(), count, offered, None, stamps
-            )
+            await produce_cdrs(sender, ctx.topic(CDRS), iter(cdrs), count, offered, None, stamps)
         finally:
             await producer.stop()
         await wait_reader(reader, worker, 60.0)
