@@ -188,8 +188,16 @@ class RunResult:
     changelog_per_cdr: float = 0.0  # bytes of tenant state written per rated CDR
     seconds: float = 0.0
 
-    def rss_at(self, share: float) -> int:
-        """Resident size at the first sample at or past ``share`` of the drain."""
+    def rss_at(self, share: float, width: float = 0.05) -> int:
+        """Resident size around ``share`` of the drain: the median of the samples
+        within ``width`` of it (else the first past it).
+
+        A batch's records and outputs come and go by tens of MiB, so a single
+        sample says more about the batch it fell in than about the level.
+        """
+        near = [kib for drained, kib in self.rss_samples if abs(drained - share) <= width]
+        if near:
+            return int(statistics.median(near))
         for drained, kib in self.rss_samples:
             if drained >= share:
                 return kib
@@ -863,10 +871,10 @@ def measures(runs: list[RunResult]) -> list[Row]:
          [r.latency.seen / max(r.latency.sent, 1) for r in runs], ".3f", "1.000", None),
         ("worker RSS MiB after the set-up (idle)", [r.rss_setup_kib / mib for r in runs],
          ",.0f", "", None),
-        ("worker RSS MiB at 25 % of the drain", [r.rss_at(0.25) / mib for r in runs], ",.0f",
-         "", None),
-        ("worker RSS MiB at the end of the drain", [r.rss_at(1.0) / mib for r in runs],
-         ",.0f", "", None),
+        ("worker RSS MiB at 25 % of the drain (median of the samples at 20-30 %)",
+         [r.rss_at(0.25) / mib for r in runs], ",.0f", "", None),
+        ("worker RSS MiB at the end of the drain (median at 95-100 %)",
+         [r.rss_at(1.0) / mib for r in runs], ",.0f", "", None),
         ("worker RSS MiB after the latency phase", [r.rss_end_kib / mib for r in runs],
          ",.0f", "", None),
         ("**RSS growth**, 25 % → 100 % of the drain", growth, ".1%",
