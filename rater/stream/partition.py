@@ -199,6 +199,7 @@ class PartitionRater:
         batch = {tp: records for tp, records in fresh.items() if records}
         if not batch:
             return self._group_offsets(fetched, applied)  # all applied: the group's offsets lag
+        self._open_partitions(producer, partition, batch)
         poisoned: dict[tuple[str, int], str] = {}
         tariffs_checked = False
         while True:
@@ -222,6 +223,30 @@ class PartitionRater:
         self.counters.committed(sum(len(records) for records in batch.values()), emitted)
         await self.checkpoint("stored", producer)
         return self._group_offsets(fetched, applied)
+
+    def _open_partitions(
+        self, producer: AIOKafkaProducer, partition: int, batch: dict[Any, list[Any]]
+    ) -> None:
+        """Add the partitions the batch will surely write to the transaction now.
+
+        aiokafka adds a partition (AddPartitionsToTxn, a round trip) when the
+        first record for it is sent, after the rating; asked before it, the
+        round trip overlaps the rating, and the commit after it needs two round
+        trips (Produce, EndTxn) instead of three. Every batch writes the
+        changelog (its applied-offsets marker), and a batch with CDRs their
+        rated records and ledger entries. Uses aiokafka 0.14's transaction
+        manager (pinned); a partition added but not written only gets an empty
+        commit marker.
+        """
+        wanted = [TopicPartition(self.changelog_topic, partition)]
+        if any(tp.topic == self.cdrs_topic for tp in batch):
+            wanted += [
+                TopicPartition(self.topic_names[topic], partition)
+                for topic in (out.RATED_CDRS, out.LEDGER)
+            ]
+        manager = producer._txn_manager
+        for tp in wanted:
+            manager.maybe_add_partition_to_txn(tp)
 
     @staticmethod
     def _group_offsets(
