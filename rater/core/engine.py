@@ -194,11 +194,13 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
         raise Rejected(NO_TARIFF, "no tariff matches this call", state.tenant_id)
 
     emitted: list[Output] = []
-    before = state.balance()
+    lots = state.lots
+    before = -state.deficit  # state.balance(), without a call for every CDR
+    for lot in lots:
+        before += lot.remaining
     if started_at > state.clock:
         state.clock = started_at
     clock = state.clock
-    lots = state.lots
     # _advance's own tests, here because this runs for every CDR: expiry and
     # pruning are rarely due, and then _advance tests again and does them.
     if (lots and clock >= lots[0].expires_at - EXPIRING_NOTICE) or clock - state.pruned_at >= DAY:
@@ -279,8 +281,18 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
     if overage_amount:
         emitted.append(out.overage(state, cdr.cdr_id, overage_amount, cdr.cdr_id))
     # _settle's rules need doing only when one of them can apply: a zero or
-    # negative balance, a block to lift, or a lower balance with auto-recharge.
-    if balance <= 0 or state.blocked or (balance < before and state.ar_enabled):
+    # negative balance, a block to lift, or a lower balance that reaches the
+    # auto-recharge trigger with no request pending (_check_trigger's tests).
+    if (
+        balance <= 0
+        or state.blocked
+        or (
+            balance < before
+            and state.ar_enabled
+            and not state.pending_request
+            and balance <= state.ar_trigger
+        )
+    ):
         _settle(state, before, cdr.cdr_id, False, emitted, balance)
     return emitted
 
