@@ -212,12 +212,16 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
     billed = billed_seconds(cdr.duration_s, tariff.first_increment_s, tariff.increment_s)
     pool = pool_for(cdr.call_type, cdr.plan, tariff.country == cdr.origin_country)
     pool_s = 0
-    if pool is not None and billed > 0:
+    # Without minutes allocated to this pool and month there is nothing to
+    # draw (pool_used only ever counts allocated minutes): most tenants.
+    if pool is not None and billed > 0 and state.pool_minutes:
         pool_key = f"{pool}:{month_of(cdr.started_at)}"
-        used = state.pool_used.get(pool_key, 0)
-        pool_s = min(billed, max(0, state.pool_minutes.get(pool_key, 0) * 60 - used))
-        if pool_s:
-            state.pool_used[pool_key] = used + pool_s
+        minutes = state.pool_minutes.get(pool_key)
+        if minutes:
+            used = state.pool_used.get(pool_key, 0)
+            pool_s = min(billed, max(0, minutes * 60 - used))
+            if pool_s:
+                state.pool_used[pool_key] = used + pool_s
     chargeable = billed - pool_s
     amount = amount_micros(tariff.rate_per_minute, tariff.connection_fee, chargeable)
 
