@@ -194,11 +194,13 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
         raise Rejected(NO_TARIFF, "no tariff matches this call", state.tenant_id)
 
     emitted: list[Output] = []
-    before = state.balance()
+    lots = state.lots
+    before = -state.deficit  # state.balance(), without a call for every CDR
+    for lot in lots:
+        before += lot.remaining
     if started_at > state.clock:
         state.clock = started_at
     clock = state.clock
-    lots = state.lots
     # _advance's own tests, here because this runs for every CDR: expiry and
     # pruning are rarely due, and then _advance tests again and does them.
     if (lots and clock >= lots[0].expires_at - EXPIRING_NOTICE) or clock - state.pruned_at >= DAY:
@@ -210,12 +212,16 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
     billed = billed_seconds(cdr.duration_s, tariff.first_increment_s, tariff.increment_s)
     pool = pool_for(cdr.call_type, cdr.plan, tariff.country == cdr.origin_country)
     pool_s = 0
-    if pool is not None and billed > 0:
+    # Without minutes allocated to this pool and month there is nothing to
+    # draw (pool_used only ever counts allocated minutes): most tenants.
+    if pool is not None and billed > 0 and state.pool_minutes:
         pool_key = f"{pool}:{month_of(cdr.started_at)}"
-        used = state.pool_used.get(pool_key, 0)
-        pool_s = min(billed, max(0, state.pool_minutes.get(pool_key, 0) * 60 - used))
-        if pool_s:
-            state.pool_used[pool_key] = used + pool_s
+        minutes = state.pool_minutes.get(pool_key)
+        if minutes:
+            used = state.pool_used.get(pool_key, 0)
+            pool_s = min(billed, max(0, minutes * 60 - used))
+            if pool_s:
+                state.pool_used[pool_key] = used + pool_s
     chargeable = billed - pool_s
     amount = amount_micros(tariff.rate_per_minute, tariff.connection_fee, chargeable)
 
@@ -279,8 +285,18 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
     if overage_amount:
         emitted.append(out.overage(state, cdr.cdr_id, overage_amount, cdr.cdr_id))
     # _settle's rules need doing only when one of them can apply: a zero or
-    # negative balance, a block to lift, or a lower balance with auto-recharge.
-    if balance <= 0 or state.blocked or (balance < before and state.ar_enabled):
+    # negative balance, a block to lift, or a lower balance that reaches the
+    # auto-recharge trigger with no request pending (_check_trigger's tests).
+    if (
+        balance <= 0
+        or state.blocked
+        or (
+            balance < before
+            and state.ar_enabled
+            and not state.pending_request
+            and balance <= state.ar_trigger
+        )
+    ):
         _settle(state, before, cdr.cdr_id, False, emitted, balance)
     return emitted
 

@@ -78,7 +78,8 @@ class StoredSeenIds:
 class Lot:
     """One purchase or top-up; spent in order of (expires_at, purchased_at, lot_id)."""
 
-    __slots__ = ("amount", "expires_at", "lot_id", "purchased_at", "remaining", "warned")
+    # rating reads these two for every CDR: first, in the object's first cache line
+    __slots__ = ("remaining", "expires_at", "amount", "lot_id", "purchased_at", "warned")  # noqa: RUF023
 
     def __init__(
         self,
@@ -110,26 +111,30 @@ class TenantState:
     ``pool_used`` and ``pool_minutes`` are keyed ``<pool>:<YYYY-MM>``.
     """
 
-    __slots__ = (
-        "ar_amount",
-        "ar_enabled",
-        "ar_trigger",
-        "backoff_until",
-        "billing_model",
-        "blocked",
-        "clock",
-        "contact_email",
+    # Not in alphabetical order: the fields rating reads come first, so that a
+    # CDR for a tenant whose state is no longer in the CPU cache waits for two
+    # of the object's three cache lines, not all three. The rest serve account
+    # events and notices.
+    __slots__ = (  # noqa: RUF023
+        "tenant_id",
         "currency",
-        "deficit",
-        "language",
+        "clock",
+        "seen",
         "lots",
+        "pruned_at",
+        "deficit",
+        "blocked",
+        "ar_enabled",
         "pending_request",
+        "ar_trigger",
         "pool_minutes",
         "pool_used",
-        "pruned_at",
-        "seen",
+        "billing_model",
+        "ar_amount",
+        "backoff_until",
+        "contact_email",
+        "language",
         "state_seq",
-        "tenant_id",
         "topup_seq",
     )
 
