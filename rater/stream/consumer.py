@@ -255,8 +255,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         records of it are buffered, so ``tp``'s last answer time is that of the
         answer that brought these records, and an answer stamped later (ms)
         was asked for after they were received. Measuring from the moment the
-        records were handed to the rater instead held them one more batch
-        cycle: the larger part of the latency at half load (benchmarks.md).
+        records were handed to the rater asked for a later answer than needed.
         """
         arrived = getattr(self._fetch_state(tp), "timestamp", None)
         if arrived is None:  # not assigned any more: ask for an answer from now on
