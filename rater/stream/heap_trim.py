@@ -2,10 +2,10 @@
 
 glibc's malloc keeps freed memory for reuse, in one arena per thread that
 allocated it (Python, aiokafka's buffers, RocksDB's flush and compaction
-threads). A worker's resident size therefore climbed to the high-water mark
-of its largest batches and stayed there: +17 to +33 % over a benchmark drain
-while the memory in use stayed flat (docs/benchmarks.md, resident memory).
-``malloc_trim(0)`` returns the free pages of every arena; it takes 1 to 4 ms.
+threads). During a benchmark drain that freed-but-kept memory grew from 10
+to 40 MiB of the worker's resident size (docs/benchmarks.md, resident
+memory). ``malloc_trim(0)`` returns the free pages of every arena; it takes
+1 to 4 ms.
 """
 
 from __future__ import annotations

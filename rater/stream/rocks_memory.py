@@ -1,12 +1,13 @@
 """One memory budget for all of a worker's RocksDB partitions.
 
 faust-streaming 0.15.3 opens every partition's database with a block cache of
-its own and keeps the SST files' index and filter blocks outside it, so a
-worker's resident size grows with the data it stores: every CDR id stays a
-record for the 35-day duplicate window. Here every partition shares one LRU
-cache that also holds the index and filter blocks and is charged for the
-memtables (a write buffer manager), so RocksDB's memory has one fixed cap
-(docs/benchmarks.md, resident memory).
+its own and keeps the SST files' index and filter blocks outside it, so what
+RocksDB may hold grows with the partitions and with the data stored: every
+CDR id stays a record for the 35-day duplicate window. Here every partition
+shares one LRU cache that also holds the index and filter blocks and is
+charged for the memtables (a write buffer manager), so RocksDB's memory has
+one fixed cap. It was not what made the benchmark's resident size grow
+(docs/benchmarks.md, resident memory); it bounds RocksDB's share for good.
 """
 
 from __future__ import annotations
