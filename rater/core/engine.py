@@ -230,8 +230,9 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
         due = amount
         while due and lots:
             lot = lots[0]
-            take = min(lot.remaining, due)
-            lot.remaining -= take
+            remaining = lot.remaining
+            take = remaining if remaining < due else due  # min() without a call
+            lot.remaining = remaining - take
             due -= take
             from_credits += take
             if lot.remaining == 0:
@@ -250,10 +251,11 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
     at = format_time(state.clock)
     amount_text = format_money(amount) if amount else ZERO
     balance_text = format_money(balance)
+    key = state.tenant_id.encode()  # one key for all of this CDR's outputs
     emitted.append(
         (
             out.RATED_CDRS,
-            state.tenant_id.encode(),
+            key,
             {
                 "cdr_id": cdr.cdr_id,
                 "tenant_id": state.tenant_id,
@@ -280,7 +282,9 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
     if moved:
         moved_text = "-" + (amount_text if moved == amount else format_money(moved))
         emitted.append(
-            out.ledger_entry(state, "usage:" + cdr.cdr_id, "usage", moved_text, balance_text, at)
+            out.ledger_entry(
+                state, "usage:" + cdr.cdr_id, "usage", moved_text, balance_text, at, key
+            )
         )
     if overage_amount:
         emitted.append(out.overage(state, cdr.cdr_id, overage_amount, cdr.cdr_id))

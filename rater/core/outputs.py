@@ -51,12 +51,21 @@ def ledger(
 
 
 def ledger_entry(
-    state: TenantState, entry_id: str, kind: str, amount: str, balance: str, at: str
+    state: TenantState,
+    entry_id: str,
+    kind: str,
+    amount: str,
+    balance: str,
+    at: str,
+    key: bytes | None = None,
 ) -> Output:
-    """A ledger entry from texts already written: a CDR's entry shares its rated record's."""
+    """A ledger entry from texts already written: a CDR's entry shares its rated record's.
+
+    ``key`` is the tenant id encoded, when the caller has it already.
+    """
     return (
         LEDGER,
-        state.tenant_id.encode(),
+        state.tenant_id.encode() if key is None else key,
         {
             "entry_id": entry_id,
             "tenant_id": state.tenant_id,

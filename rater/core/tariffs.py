@@ -63,7 +63,9 @@ class TariffIndex:
 
     def __init__(self) -> None:
         self._by_id: dict[str, TariffRow] = {}
-        self._scopes: dict[tuple[str, str], _Scope] = {}
+        # call type, then currency: two probes of tiny dicts by strings whose
+        # hashes are cached cost less than building and hashing a tuple key
+        self._scopes: dict[str, dict[str, _Scope]] = {}
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -74,24 +76,28 @@ class TariffIndex:
     def put(self, row: TariffRow) -> None:
         self.delete(row.tariff_id)
         self._by_id[row.tariff_id] = row
-        scope = self._scopes.get((row.call_type, row.currency))
+        by_currency = self._scopes.setdefault(row.call_type, {})
+        scope = by_currency.get(row.currency)
         if scope is None:
-            scope = self._scopes[(row.call_type, row.currency)] = _Scope()
+            scope = by_currency[row.currency] = _Scope()
         scope.add(row)
 
     def delete(self, tariff_id: str) -> None:
         old = self._by_id.pop(tariff_id, None)
         if old is None:
             return
-        key = (old.call_type, old.currency)
-        scope = self._scopes[key]
+        by_currency = self._scopes[old.call_type]
+        scope = by_currency[old.currency]
         scope.remove(old)
         if not scope.by_prefix:
-            del self._scopes[key]
+            del by_currency[old.currency]
+            if not by_currency:
+                del self._scopes[old.call_type]
 
     def lookup(self, call_type: str, currency: str, digits: str, at: int) -> TariffRow | None:
         """The row that rates a call to ``digits`` started at ``at``, or None."""
-        scope = self._scopes.get((call_type, currency))
+        by_currency = self._scopes.get(call_type)
+        scope = by_currency.get(currency) if by_currency is not None else None
         if scope is None:
             return None
         by_prefix = scope.by_prefix
