@@ -142,16 +142,15 @@ async def sweep_owned_partitions(app: RaterApp, rater: PartitionRater, ready: An
     """The periodic expiry sweep (SPEC 6.1), routed through each owned partition.
 
     A Faust timer has no current event and runs on every worker, so it does
-    not touch the table itself: with no batch in flight
-    (``consumer.exclusive()``) it asks the rater to sweep each partition this
-    worker holds a transactional producer for, exactly as if it were one more
-    batch of that partition.
+    not touch the table itself: under the batch lock it asks the rater to
+    sweep each partition this worker holds a transactional producer for,
+    exactly as if it were one more batch of that partition.
     """
     consumer = app.consumer
     if not consumer.flow_active:
         return  # a rebalance is under way; the next tick sweeps
     await ready()
-    async with consumer.exclusive():
+    async with consumer.batch_lock():
         for partition in sorted(consumer.transactions.producers):
             try:
                 count = await rater.sweep(partition)

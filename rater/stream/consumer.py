@@ -15,8 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -118,14 +117,9 @@ class BatchConsumer(faust_aiokafka.Consumer):
     _answer_after: dict[Any, int]  # ms: a fetch answer must be newer to show "caught up"
     _offsets_due: dict[TopicPartition, int]  # group offsets not yet committed
     _offsets_task: asyncio.Task[None] | None = None
-    _in_flight: dict[int, asyncio.Future[None]]  # partition: its batch being applied
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._in_flight = {}
 
     def batch_lock(self) -> asyncio.Lock:
-        """Held by :meth:`exclusive`; the drain loop starts no batch while it is."""
+        """Held while a batch is applied, so a revoke waits for its commit or abort."""
         if self._batch_lock is None:
             self._batch_lock = asyncio.Lock()
         return self._batch_lock
@@ -139,14 +133,6 @@ class BatchConsumer(faust_aiokafka.Consumer):
         return self._aligner
 
     async def _drain_messages(self, fetcher: Any) -> None:
-        """Faust's drain loop, handing each partition's aligned records to its own batch task.
-
-        The loop does not wait for a batch's commit: it keeps fetching and
-        holding while batches commit, and a partition whose batch is in flight
-        gets its next batch, of everything held meanwhile, as soon as that one
-        is done. Awaiting every batch before fetching again made a record wait
-        up to three batch cycles (fetch, hold, apply) before it was rated.
-        """
         callback, to_message = self.callback, self._to_message
         aligner = self.aligner()
         self._answer_after, self._offsets_due = {}, {}
@@ -154,8 +140,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         holding: set[int] = set()
         warned_at = 0.0
         while not (self._stopped.is_set() or fetcher._stopped.is_set()):
-            busy = bool(holding or self._in_flight)
-            records, active = await self._next_records(HOLD_POLL_S if busy else 1.0)
+            records, active = await self._next_records(HOLD_POLL_S if holding else 1.0)
             if self.should_stop:
                 continue
             if not self.flow_active:
@@ -181,14 +166,16 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 else:
                     for record in tp_records:
                         await callback(to_message(tp, record))
-            if not self.batch_lock().locked():  # else a sweep or a revoke is waiting for batches
-                for partition in sorted(holding - self._in_flight.keys()):
-                    tps = [TP(topic, partition) for topic in topics]
-                    released = aligner.release(tps, self._caught_up, now)
-                    if released:
-                        self._start_batch(partition, released, generation)
-                    if not any(aligner.held(tp) for tp in tps):
-                        holding.discard(partition)
+            batches: dict[int, dict[Any, list[Any]]] = {}
+            for partition in sorted(holding):
+                tps = [TP(topic, partition) for topic in topics]
+                released = aligner.release(tps, self._caught_up, now)
+                if released:
+                    batches[partition] = released
+                if not any(aligner.held(tp) for tp in tps):
+                    holding.discard(partition)
+            if batches:
+                await self._apply(batches, generation)
             since = aligner.holding_since()
             if since is not None and now - since > HOLD_WARNING_S and now - warned_at > 10:
                 warned_at = now
@@ -233,8 +220,6 @@ class BatchConsumer(faust_aiokafka.Consumer):
         while records of it are buffered, so leaving them there delayed every
         newer record of it by a batch cycle (the latency phase's records were
         about 140 ms old when handed over, with 14 ms between hand-overs).
-        While batches are in flight, partitions holding many records are not
-        drained at all: that bounds what is held during a backlog.
         """
         if not self.flow_active:
             await self.wait(self.can_resume_flow)
@@ -243,13 +228,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
             await self.sleep(1)
             return {}, active
         aligner = self.aligner()
-        wanted = {tp for tp in active if aligner.held(tp) < DRAIN_HELD_BELOW}
-        if not wanted and self._in_flight:  # every partition holds enough: wait for a batch
-            await asyncio.wait(
-                self._in_flight.values(), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-            return {}, active
-        return await self._getmany(active_partitions=wanted or active, timeout=timeout), active
+        wanted = {tp for tp in active if aligner.held(tp) < DRAIN_HELD_BELOW} or active
+        return await self._getmany(active_partitions=wanted, timeout=timeout), active
 
     def _fetch_state(self, tp: Any) -> Any:
         """aiokafka 0.14's state of an assigned partition (pinned), or None.
@@ -296,39 +276,23 @@ class BatchConsumer(faust_aiokafka.Consumer):
             return False
         return answered > self._answer_after.get(tp, -1) and state.position >= end
 
-    def _start_batch(self, partition: int, batch: dict[Any, list[Any]], generation: int) -> None:
-        """Apply a partition's batch in a task of its own: one at a time per partition."""
-        task = asyncio.ensure_future(self._apply(partition, batch, generation))
-        self._in_flight[partition] = task
-        task.add_done_callback(lambda _: self._in_flight.pop(partition, None))
-
-    async def _apply(self, partition: int, batch: dict[Any, list[Any]], generation: int) -> None:
-        if not self.flow_active or generation != self.app.consumer_generation_id:
-            self._rewind(batch)  # a rebalance began after the batch was released
-            return
-        assert self.handler is not None
-        try:
-            offsets = await self.handler(partition, batch)
-        except Exception:
-            log.exception("batch of partition %d failed, rewinding to committed offsets", partition)
-            self._rewind(batch)
-            await self.perform_seek()
-            return
-        self._commit_offsets_later(offsets)
-
-    @asynccontextmanager
-    async def exclusive(self) -> AsyncIterator[None]:
-        """No batch in flight and none started inside: for sweeps and revokes.
-
-        The drain loop starts no batch while the lock is held; the batches
-        started before it are awaited (their failures are handled in them).
-        """
+    async def _apply(self, batches: dict[int, dict[Any, list[Any]]], generation: int) -> None:
         async with self.batch_lock():
-            while self._in_flight:
-                await asyncio.wait(list(self._in_flight.values()))
-            yield
+            if not self.flow_active or generation != self.app.consumer_generation_id:
+                self._rewind(self._records_of(batches))  # a rebalance began
+                return
+            assert self.handler is not None
+            results = await asyncio.gather(
+                *(self.handler(p, tps) for p, tps in batches.items()), return_exceptions=True
+            )
+            failures = [r for r in results if isinstance(r, BaseException)]
+            self._commit_offsets_later([r for r in results if isinstance(r, dict)])
+            if failures:
+                log.error("batch failed, rewinding to committed offsets", exc_info=failures[0])
+                self._rewind(self._records_of(batches))
+                await self.perform_seek()
 
-    def _commit_offsets_later(self, committed: dict[TopicPartition, int]) -> None:
+    def _commit_offsets_later(self, offsets: list[dict[TopicPartition, int]]) -> None:
         """Commit the group offsets of committed batches, off the batch path.
 
         They are hints: the applied-offsets marker in each partition's state
@@ -337,7 +301,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
         again and skipped. Commits never wait on each other; the newest wins.
         """
         due = self._offsets_due
-        due.update(committed)
+        for committed in offsets:
+            due.update(committed)
         if due and (self._offsets_task is None or self._offsets_task.done()):
             self._offsets_task = asyncio.ensure_future(self._commit_due_offsets())
 
@@ -351,8 +316,12 @@ class BatchConsumer(faust_aiokafka.Consumer):
             except Exception as exc:  # a rebalance or a partition gone: refetched, then skipped
                 log.info("group offsets not committed (%s: %s)", type(exc).__name__, exc)
 
+    @staticmethod
+    def _records_of(batches: dict[int, dict[Any, list[Any]]]) -> dict[Any, list[Any]]:
+        return {tp: records for tps in batches.values() for tp, records in tps.items()}
+
     async def wait_empty(self) -> None:
-        async with self.exclusive():
+        async with self.batch_lock():
             pass
         await super().wait_empty()
 

@@ -261,9 +261,9 @@ class PartitionRater:
     async def sweep(self, partition: int, now: int | None = None) -> int:
         """Expire the lots of this partition's idle tenants (SPEC 6.1), in one transaction.
 
-        Runs with no batch in flight (the consumer's ``exclusive()``), so it is
-        ordered with the partition's batches like one more batch: the state it
-        starts from is committed and its outputs and state commit together.
+        Runs under the consumer's batch lock, so it is ordered with the
+        partition's batches like one more batch: the state it starts from is
+        committed and its outputs and state commit together.
         """
         now = self.clock() if now is None else now
         producer = self.producer_for(partition)
