@@ -148,6 +148,7 @@ class PartitionRater:
         self.events_topic = settings.topic("account-events")
         self.topic_names = {name: settings.topic(name) for name in out.OUTPUT_TOPICS}
         self.counters = Counters()
+        self._last_written: dict[int, set[TopicPartition]] = {}  # see _open_partitions
 
     async def checkpoint(self, point: str, producer: AIOKafkaProducer) -> None:
         """A named step of :meth:`handle`; the crash tests kill the worker at each one.
@@ -227,25 +228,30 @@ class PartitionRater:
     def _open_partitions(
         self, producer: AIOKafkaProducer, partition: int, batch: dict[Any, list[Any]]
     ) -> None:
-        """Add the partitions the batch will surely write to the transaction now.
+        """Add the partitions the batch will write (or very likely will) to the transaction now.
 
         aiokafka adds a partition (AddPartitionsToTxn, a round trip) when the
         first record for it is sent, after the rating; asked before it, the
         round trip overlaps the rating, and the commit after it needs two round
         trips (Produce, EndTxn) instead of three. Every batch writes the
         changelog (its applied-offsets marker), and a batch with CDRs their
-        rated records and ledger entries. Uses aiokafka 0.14's transaction
-        manager (pinned); a partition added but not written only gets an empty
-        commit marker.
+        rated records and ledger entries. The partitions the partition's last
+        batch wrote are added too: a batch that writes notifications, top-up
+        requests or service states usually has a successor that does, and a
+        partition added after the rating costs one more round trip before its
+        records can be sent. Uses aiokafka 0.14's transaction manager
+        (pinned); a partition added but not written only gets an empty commit
+        marker.
         """
-        wanted = [TopicPartition(self.changelog_topic, partition)]
+        wanted = {TopicPartition(self.changelog_topic, partition)}
         if any(tp.topic == self.cdrs_topic for tp in batch):
-            wanted += [
+            wanted.update(
                 TopicPartition(self.topic_names[topic], partition)
                 for topic in (out.RATED_CDRS, out.LEDGER)
-            ]
+            )
+        wanted.update(self._last_written.get(partition, ()))
         manager = producer._txn_manager
-        for tp in wanted:
+        for tp in sorted(wanted):
             manager.maybe_add_partition_to_txn(tp)
 
     @staticmethod
@@ -423,9 +429,12 @@ class PartitionRater:
         names, count, dumps = self.topic_names, self.settings.partitions, orjson.dumps
         if tariff_dlq is not None:
             emitted = emitted + tariff_dlq[0]
+        written = set()
         for topic, key, value in emitted:
             where = partition if key is None else partition_of(key, count)
             batches.add(names[topic], where, key, dumps(value))
+            written.add((names[topic], where))
+        self._last_written[partition] = {TopicPartition(*tp) for tp in written}
         pending += await batches.hand_over()
         reached = await RecordBatches.delivered(pending)
         return reached.get((changelog, partition))
