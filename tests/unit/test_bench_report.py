@@ -1,8 +1,8 @@
-"""The benchmark reads the worker's resident size as a level, not one sample (rater.ops.bench)."""
+"""The benchmark's report (rater.ops.bench): resident size as a level; the latency row."""
 
 from __future__ import annotations
 
-from rater.ops.bench import RunResult, rss_growth
+from rater.ops.bench import Latency, RunResult, measures, rss_growth
 
 
 def test_the_level_around_a_share_is_the_median_of_the_samples_near_it() -> None:
@@ -18,3 +18,20 @@ def test_without_samples_near_a_share_the_first_one_past_it_counts() -> None:
     result = RunResult(rss_samples=[(0.1, 100), (0.5, 200), (0.8, 300)])
     assert result.rss_at(0.25) == 200
     assert result.rss_at(1.0) == 300  # the drain's last sample
+
+
+def _p99_row(latency_rate: float | None) -> tuple[str, list[float], str, str, bool | None]:
+    ms = [float(ms) for ms in range(1, 101)]
+    run = RunResult(latency=Latency(sent=100, indexes=list(range(100)), consumed_ms=ms))
+    return next(row for row in measures([run], latency_rate) if "p99" in row[0] and "ms" in row[0])
+
+
+def test_p99_is_judged_against_the_target_only_at_half_the_peak() -> None:
+    label, values, _, target, met = _p99_row(None)
+    assert (label, target, met) == ("**latency p99 ms** at half peak", "≤ 250", True)
+    assert values == [100.0]
+
+
+def test_p99_at_a_given_rate_is_reported_without_a_verdict() -> None:
+    label, values, _, target, met = _p99_row(15_000)
+    assert (label, values, target, met) == ("latency p99 ms at 15,000 CDR/s", [100.0], "", None)
