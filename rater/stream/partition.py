@@ -429,12 +429,11 @@ class PartitionRater:
         names, count, dumps = self.topic_names, self.settings.partitions, orjson.dumps
         if tariff_dlq is not None:
             emitted = emitted + tariff_dlq[0]
-        written = set()
         for topic, key, value in emitted:
             where = partition if key is None else partition_of(key, count)
             batches.add(names[topic], where, key, dumps(value))
-            written.add((names[topic], where))
-        self._last_written[partition] = {TopicPartition(*tp) for tp in written}
-        pending += await batches.hand_over()
+        outputs = await batches.hand_over()
+        self._last_written[partition] = {TopicPartition(*where) for where, _, _ in outputs}
+        pending += outputs
         reached = await RecordBatches.delivered(pending)
         return reached.get((changelog, partition))
