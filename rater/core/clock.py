@@ -40,6 +40,12 @@ def _day_number(date_text: str) -> int | None:
 
 _MINUTES: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM" -> epoch µs of that UTC minute
 _SECONDS = {f":{second:02d}": second * SECOND for second in range(60)}  # ":SS" -> µs
+# ":SS" plus an optional ".ffffff" and "Z", as format_time writes them -> µs into
+# the minute: one probe for the rest of a text once its minute is known. Whole
+# seconds are there from the start; fractions join as they are parsed, up to
+# _TAILS_MAX (about 2.5 MiB), so millisecond timestamps all fit.
+_TAILS = {f":{second:02d}Z": second * SECOND for second in range(60)}
+_TAILS_MAX = 20_000
 # (micros, text) last written by format_time, or parsed from that very text:
 # a CDR's start is parsed, then written as the tenant clock and a ledger time.
 _last_formatted = (-1, "")
@@ -63,19 +69,21 @@ def parse_time(text: object) -> int | None:
         # but not 000000, then Z) without a regex; such a text is also what
         # format_time would return, and a CDR's time is written back as its
         # rated record's "at": keep it as the last formatted.
+        offset = _TAILS.get(text[16:])
+        if offset is not None:
+            micros = base + offset
+            _last_formatted = (micros, text)
+            return micros
         second = _SECONDS.get(text[16:19])
-        if second is not None:
-            length = len(text)
-            if length == 20 and text[19] == "Z":
-                micros = base + second
+        if second is not None and len(text) == 27 and text[19] == "." and text[26] == "Z":
+            fraction = text[20:26]
+            if fraction.isascii() and fraction.isdigit() and fraction != "000000":
+                offset = second + int(fraction)
+                if len(_TAILS) < _TAILS_MAX:
+                    _TAILS[text[16:]] = offset
+                micros = base + offset
                 _last_formatted = (micros, text)
                 return micros
-            if length == 27 and text[19] == "." and text[26] == "Z":
-                fraction = text[20:26]
-                if fraction.isascii() and fraction.isdigit() and fraction != "000000":
-                    micros = base + second + int(fraction)
-                    _last_formatted = (micros, text)
-                    return micros
         tail = _UTC_TAIL.fullmatch(text, 16)
         if tail is not None:
             seconds, frac = tail.groups()

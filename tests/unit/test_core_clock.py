@@ -88,9 +88,11 @@ def test_format_time_writes_what_parse_time_reads(moment: datetime) -> None:
     "2025-03-04T10:11:60Z", "2025-03-04T10:11:1Z", "2025-03-04T10:11:12", "2025-03-04t10:11:12Z",
     "2025-03-04 10:11:12.5Z", "2025-03-04T10:11:12.Z", "2025-03-04T10:11:12-23:59",
     "2025-02-29T10:11:12Z", "2024-02-29T23:59:59Z", "2025-03-04T10:11:12Zx",
+    "2025-03-04T10:11:12.500000Z", "2025-03-04T10:12:12.500000Z", "2025-03-05T10:11:12.500000Z",
+    "2025-03-04T10:11:12.000000Z", "2025-03-04T10:11:12.500000+01:00", "2025-03-04T10:11:12.50000Z",
 ]), min_size=1, max_size=20))
 def test_cached_minutes_never_change_an_answer(texts: list[str]) -> None:
-    """The same minute with other seconds, offsets and shapes, in any order."""
+    """A cached minute, or second and fraction, in other minutes, offsets and shapes."""
     for text in texts:
         assert parse_time(text) == reference(text), text
 
