@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit bench-core bench clean
+.PHONY: setup demo test lint unit bench-core bench bench-memory clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ bench-core: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/rater bench --write docs/benchmarks.md
+
+bench-memory: $(STAMP)
+	$(BIN)/python load/memory_soak.py --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
