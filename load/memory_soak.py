@@ -38,6 +38,7 @@ from rater.ops.bench import (
     bench_broker,
     create_run_topics,
     delete_run_topics,
+    level_at,
     machine,
     produce,
     run_context,
@@ -60,12 +61,9 @@ class Soak:
     samples: list[tuple[float, int, int, int]] = field(default_factory=list)
     seconds: float = 0.0
 
-    def at(self, share: float, column: int = 1, width: float = 0.05) -> int:
-        """Median of the samples within ``width`` of ``share``: one batch moves RSS by MiBs."""
-        near = sorted(s[column] for s in self.samples if abs(s[0] - share) <= width)
-        if not near:
-            near = [s[column] for s in self.samples if s[0] >= share][:1] or [0]
-        return near[len(near) // 2]
+    def at(self, share: float, column: int = 1) -> int:
+        """One column's level around ``share`` of the drain (see ``level_at``)."""
+        return level_at([(sample[0], sample[column]) for sample in self.samples], share)
 
     def growth(self, start: float, column: int = 1) -> float:
         first = self.at(start, column)

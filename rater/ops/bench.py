@@ -189,20 +189,24 @@ class RunResult:
     changelog_per_cdr: float = 0.0  # bytes of tenant state written per rated CDR
     seconds: float = 0.0
 
-    def rss_at(self, share: float, width: float = 0.05) -> int:
-        """Resident size around ``share`` of the drain: the median of the samples
-        within ``width`` of it (else the first past it).
+    def rss_at(self, share: float) -> int:
+        return level_at(self.rss_samples, share)
 
-        A batch's records and outputs come and go by tens of MiB, so a single
-        sample says more about the batch it fell in than about the level.
-        """
-        near = [kib for drained, kib in self.rss_samples if abs(drained - share) <= width]
-        if near:
-            return int(statistics.median(near))
-        for drained, kib in self.rss_samples:
-            if drained >= share:
-                return kib
-        return self.rss_samples[-1][1] if self.rss_samples else 0
+
+def level_at(samples: list[tuple[float, int]], share: float, width: float = 0.05) -> int:
+    """A sampled size around ``share`` of a drain: the median of the samples
+    within ``width`` of it (else the first past it, else the last).
+
+    A batch's records and outputs come and go by tens of MiB, so a single
+    sample says more about the batch it fell in than about the level.
+    """
+    near = [kib for drained, kib in samples if abs(drained - share) <= width]
+    if near:
+        return int(statistics.median(near))
+    for drained, kib in samples:
+        if drained >= share:
+            return kib
+    return samples[-1][1] if samples else 0
 
 
 @dataclass
