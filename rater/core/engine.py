@@ -251,7 +251,7 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
     at = format_time(state.clock)
     amount_text = format_money(amount) if amount else ZERO
     balance_text = format_money(balance)
-    key = state.tenant_id.encode()  # one key for all of this CDR's outputs
+    key = cdr.key  # one key for all of this CDR's outputs: the message's, already bytes
     emitted.append(
         (
             out.RATED_CDRS,

@@ -58,6 +58,7 @@ class Cdr:
         "cdr_id",
         "destination_digits",
         "duration_s",
+        "key",
         "origin_country",
         "plan",
         "started_at",
@@ -68,6 +69,9 @@ class Cdr:
     cdr_id: str
     destination_digits: str
     duration_s: int
+    # the message key, equal to tenant_id encoded (decoding checks it): the
+    # CDR's outputs are keyed by it, so the id is not encoded a second time
+    key: bytes
     origin_country: str
     plan: str | None
     started_at: int
@@ -86,6 +90,7 @@ def new_cdr(
     destination_digits: str,
     started_at: int,
     duration_s: int,
+    key: bytes,
 ) -> Cdr:
     """A :class:`Cdr` with its fields set.
 
@@ -103,6 +108,7 @@ def new_cdr(
     cdr.destination_digits = destination_digits
     cdr.started_at = started_at
     cdr.duration_s = duration_s
+    cdr.key = key
     return cdr
 
 
@@ -303,6 +309,7 @@ def decode_cdr(key: bytes | None, value: bytes | None) -> Cdr:
                 digits,
                 started_at,
                 duration,
+                key,
             )
     cdr = decode_cdr_strictly(key, value)
     if len(_COUNTRIES_SEEN) < 1000:
@@ -330,7 +337,9 @@ def decode_cdr_strictly(key: bytes | None, value: bytes | None) -> Cdr:
         raise _bad("destination", "must be E.164: '+' and 6 to 15 digits", tenant_id)
     started_at = _time(obj, "started_at", tenant_id)
     duration = _int(obj, "duration_s", 0, MAX_DURATION_S, tenant_id)
-    return new_cdr(cdr_id, tenant_id, call_type, plan, origin, match.group(1), started_at, duration)
+    return new_cdr(
+        cdr_id, tenant_id, call_type, plan, origin, match.group(1), started_at, duration, key
+    )
 
 
 def _contact(obj: dict[str, Any], tenant_id: str, required: bool) -> dict[str, Any]:
