@@ -1,4 +1,9 @@
-"""Pricing of one call: billed seconds, pool choice and amount (SPEC 5.2 to 5.4)."""
+"""Pricing of one call: billed seconds, pool choice and amount (SPEC 5.2 to 5.4).
+
+``engine.apply_cdr`` writes :func:`billed_seconds` and :func:`amount_micros`
+out inline, to save two calls per CDR: a change here must be made there too
+(the property tests compare the two).
+"""
 
 from __future__ import annotations
 
