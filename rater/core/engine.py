@@ -271,33 +271,33 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
     amount_text = format_money(amount) if amount else ZERO
     balance_text = format_money(balance)
     key = cdr.key  # one key for all of this CDR's outputs: the message's, already bytes
-    emitted.append(
-        (
-            out.RATED_CDRS,
-            key,
-            {
-                "cdr_id": cdr.cdr_id,
-                "tenant_id": state.tenant_id,
-                "tariff_id": tariff.tariff_id,
-                "call_type": cdr.call_type,
-                "destination_country": tariff.country,
-                "billed_s": billed,
-                "pool": pool,
-                "pool_s": pool_s,
-                "chargeable_s": chargeable,
-                "amount": amount_text,
-                "currency": state.currency,
-                "paid_from_credits": (
-                    amount_text if from_credits == amount else format_money(from_credits)
-                ),
-                "paid_from_deficit": format_money(from_deficit) if from_deficit else ZERO,
-                "overage_amount": format_money(overage_amount) if overage_amount else ZERO,
-                "balance_after": balance_text,
-                "started_at": at if started_at == state.clock else format_time(started_at),
-                "at": at,
-            },
-        )
-    )
+    # At most 15 entries in the display: CPython 3.11 builds a longer one as
+    # an empty dict and one insertion per entry, growing it twice on the way
+    # (about 600 instructions more per CDR under callgrind); up to 15 entries
+    # make one dict of the right size. The last two are stored after it, in
+    # the same order, so the JSON is the same.
+    rated = {
+        "cdr_id": cdr.cdr_id,
+        "tenant_id": state.tenant_id,
+        "tariff_id": tariff.tariff_id,
+        "call_type": cdr.call_type,
+        "destination_country": tariff.country,
+        "billed_s": billed,
+        "pool": pool,
+        "pool_s": pool_s,
+        "chargeable_s": chargeable,
+        "amount": amount_text,
+        "currency": state.currency,
+        "paid_from_credits": (
+            amount_text if from_credits == amount else format_money(from_credits)
+        ),
+        "paid_from_deficit": format_money(from_deficit) if from_deficit else ZERO,
+        "overage_amount": format_money(overage_amount) if overage_amount else ZERO,
+        "balance_after": balance_text,
+    }
+    rated["started_at"] = at if started_at == state.clock else format_time(started_at)
+    rated["at"] = at
+    emitted.append((out.RATED_CDRS, key, rated))
     if moved:
         moved_text = "-" + (amount_text if moved == amount else format_money(moved))
         # out.ledger_entry's record, built here like the rated one: a call
