@@ -24,7 +24,6 @@ from rater.core.errors import (
 from rater.core.messages import AccountEvent, Cdr
 from rater.core.money import ZERO, format_money
 from rater.core.outputs import Output
-from rater.core.rating import pool_for
 from rater.core.state import ID_WINDOW, Lot, TenantState
 from rater.core.tariffs import TariffIndex
 
@@ -215,9 +214,10 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
     balance = state.balance() if emitted else before
     seen[seen_key] = started_at
 
-    # billed_seconds() and, below, amount_micros() of rating.py written out:
-    # a Python call costs about 400 instructions, and every CDR makes these
-    # two (the property tests check the results against the rating functions)
+    # billed_seconds(), pool_for() and amount_micros() of rating.py written
+    # out: a Python call costs about 400 instructions, and every CDR makes
+    # these three (the property tests check billed seconds and amount against
+    # the rating functions, the rules tests the pools)
     duration = cdr.duration_s
     first = tariff.first_increment_s
     if duration <= first:
@@ -225,7 +225,13 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
     else:
         step = tariff.increment_s
         billed = first + -(-(duration - first) // step) * step  # ceiling division
-    pool = pool_for(cdr.call_type, cdr.plan, tariff.country == cdr.origin_country)
+    plan = cdr.plan
+    if cdr.call_type != "outbound" or plan == "pay_as_you_go":
+        pool = None
+    elif tariff.country == cdr.origin_country:
+        pool = "domestic"
+    else:
+        pool = "international" if plan == "domestic_international" else None
     pool_s = 0
     # Without minutes allocated to this pool and month there is nothing to
     # draw (pool_used only ever counts allocated minutes): most tenants.

@@ -1,8 +1,7 @@
 """Pricing of one call: billed seconds, pool choice and amount (SPEC 5.2 to 5.4).
 
-``engine.apply_cdr`` writes :func:`billed_seconds` and :func:`amount_micros`
-out inline, to save two calls per CDR: a change here must be made there too
-(the property tests compare the two).
+``engine.apply_cdr`` writes these three functions out inline, to save three
+calls per CDR: a change here must be made there too.
 """
 
 from __future__ import annotations
