@@ -59,9 +59,10 @@ def ledger_entry(
     at: str,
     key: bytes | None = None,
 ) -> Output:
-    """A ledger entry from texts already written: a CDR's entry shares its rated record's.
+    """A ledger entry from texts already written.
 
     ``key`` is the tenant id encoded, when the caller has it already.
+    ``engine.apply_cdr`` builds a CDR's usage entry inline, in this same shape.
     """
     return (
         LEDGER,
