@@ -41,7 +41,7 @@ from rater.core.codec import encode_state
 from rater.core.messages import decode_cdr
 from rater.core.processor import ACCOUNT_EVENTS, CDRS, TARIFFS, Processor
 from rater.core.tariffs import TariffIndex
-from rater.ops.bench import machine, write_section
+from rater.ops.bench import machine, write_marked
 
 TARGET_US = 15.0
 TARGET_IDLE_BYTES = 2048
@@ -404,8 +404,7 @@ def main() -> None:
         print(stream.getvalue())
 
     if args.write:
-        section = f"{CORE_START}\n{report.rstrip()}\n{CORE_END}\n"
-        write_section(Path(args.write), section, CORE_START, CORE_END)
+        write_marked(Path(args.write), report, CORE_START, CORE_END)
         print(f"written to {args.write} (its core section; the rest is kept)")
 
 

@@ -44,7 +44,7 @@ from rater.ops.bench import (
     run_context,
     traffic_config,
     wait_drained,
-    write_section,
+    write_marked,
 )
 from rater.ops.traffic import CDRS, Counts, Traffic
 
@@ -167,8 +167,7 @@ def main() -> None:
     text = report(result, command, broker)
     print(text)
     if args.write:
-        section = f"{SOAK_START}\n{text.rstrip()}\n{SOAK_END}\n"
-        write_section(Path(args.write), section, SOAK_START, SOAK_END)
+        write_marked(Path(args.write), text, SOAK_START, SOAK_END)
         print(f"written to {args.write} (its memory-soak section; the rest is kept)")
 
 

@@ -1002,6 +1002,11 @@ def write_section(
     path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
 
 
+def write_marked(path: Path, text: str, start_mark: str, end_mark: str) -> None:
+    """Write ``text`` as the section between the two marks (see :func:`write_section`)."""
+    write_section(path, f"{start_mark}\n{text.rstrip()}\n{end_mark}\n", start_mark, end_mark)
+
+
 # -------------------------------------------------------------------------------- CLI
 
 

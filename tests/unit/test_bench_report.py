@@ -1,8 +1,10 @@
-"""The benchmark's report (rater.ops.bench): resident size as a level; the latency row."""
+"""The benchmark's report (rater.ops.bench): resident size as a level; the latency row; sections."""
 
 from __future__ import annotations
 
-from rater.ops.bench import Latency, RunResult, measures, rss_growth
+from pathlib import Path
+
+from rater.ops.bench import Latency, RunResult, measures, rss_growth, write_marked
 
 
 def test_the_level_around_a_share_is_the_median_of_the_samples_near_it() -> None:
@@ -35,3 +37,11 @@ def test_p99_is_judged_against_the_target_only_at_half_the_peak() -> None:
 def test_p99_at_a_given_rate_is_reported_without_a_verdict() -> None:
     label, values, _, target, met = _p99_row(15_000)
     assert (label, values, target, met) == ("latency p99 ms at 15,000 CDR/s", [100.0], "", None)
+
+
+def test_a_marked_section_is_replaced_and_the_rest_kept(tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Intro\n\nkept\n", encoding="utf-8")
+    write_marked(doc, "first\n", "<!-- a -->", "<!-- /a -->")
+    write_marked(doc, "second", "<!-- a -->", "<!-- /a -->")
+    assert doc.read_text(encoding="utf-8") == "# Intro\n\nkept\n\n<!-- a -->\nsecond\n<!-- /a -->\n"
