@@ -306,8 +306,8 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
     emitted.append((out.RATED_CDRS, key, rated))
     if moved:
         moved_text = "-" + (amount_text if moved == amount else format_money(moved))
-        # out.ledger_entry's record, built here like the rated one: a call
-        # with seven arguments for most CDRs costs about 500 instructions
+        # out.ledger's record, built here like the rated one, from texts already
+        # written: a call for most CDRs costs about 500 instructions
         emitted.append(
             (
                 out.LEDGER,

@@ -42,38 +42,20 @@ def ledger(
     """A ledger entry; call it after the change, so ``balance_after`` is current.
 
     ``balance`` saves recomputing it when the caller has it already.
+    ``engine.apply_cdr`` builds a CDR's usage entry inline, in this same shape.
     """
     if balance is None:
         balance = state.balance()
-    return ledger_entry(
-        state, entry_id, kind, format_money(amount), format_money(balance), format_time(state.clock)
-    )
-
-
-def ledger_entry(
-    state: TenantState,
-    entry_id: str,
-    kind: str,
-    amount: str,
-    balance: str,
-    at: str,
-    key: bytes | None = None,
-) -> Output:
-    """A ledger entry from texts already written.
-
-    ``key`` is the tenant id encoded, when the caller has it already.
-    ``engine.apply_cdr`` builds a CDR's usage entry inline, in this same shape.
-    """
     return (
         LEDGER,
-        state.tenant_id.encode() if key is None else key,
+        state.tenant_id.encode(),
         {
             "entry_id": entry_id,
             "tenant_id": state.tenant_id,
             "kind": kind,
-            "amount": amount,
-            "balance_after": balance,
-            "at": at,
+            "amount": format_money(amount),
+            "balance_after": format_money(balance),
+            "at": format_time(state.clock),
         },
     )
 

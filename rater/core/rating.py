@@ -6,6 +6,8 @@ calls per CDR: a change here must be made there too.
 
 from __future__ import annotations
 
+from rater.core.money import div_round_half_up
+
 
 def billed_seconds(duration_s: int, first_increment_s: int, increment_s: int) -> int:
     if duration_s == 0:
@@ -33,5 +35,4 @@ def amount_micros(rate_per_minute: int, connection_fee: int, chargeable_s: int) 
     """
     if chargeable_s <= 0:
         return 0
-    # div_round_half_up(rate_per_minute * chargeable_s, 60) without a call: every CDR
-    return (2 * rate_per_minute * chargeable_s + 60) // 120 + connection_fee
+    return div_round_half_up(rate_per_minute * chargeable_s, 60) + connection_fee
