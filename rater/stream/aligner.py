@@ -11,6 +11,12 @@ There is no time limit: a record released before an older record of the
 other topic is rated against the wrong state, which is a billing error,
 while a hold only delays. The consumer keeps fetching the partitions that
 hold nothing, so the record a hold waits for does arrive.
+
+"Caught up" is judged per arrival: a partition with nothing to fetch as of
+its fetch answer stamped A covers the other topic's records that arrived
+before A, not those that arrived with or after it. Judging every held
+record by the newest arrival kept a busy partition's CDRs waiting until a
+fetch happened to bring none (docs/benchmarks.md, session 8).
 """
 
 from __future__ import annotations
@@ -20,12 +26,18 @@ from typing import Any
 
 INFINITY = float("inf")
 
+# Of a partition with an empty buffer: the stamp of the fetch answer that found
+# it with nothing more to fetch (INFINITY: nothing can come), or None if it may
+# still have records to give.
+CaughtUp = Callable[[Hashable], float | None]
+
 
 class Aligner:
     """Buffers of fetched, not yet applied records of one worker, by topic partition."""
 
     def __init__(self) -> None:
         self._held: dict[Hashable, list[Any]] = {}
+        self._arrived: dict[Hashable, list[float]] = {}  # per held record: its arrival stamp
         self._released_ts: dict[Hashable, float] = {}
         self._held_since: dict[Hashable, float] = {}
         self._next_offset: dict[Hashable, int] = {}
@@ -37,6 +49,7 @@ class Aligner:
     def clear(self) -> None:
         """Forget everything held; the caller rewinds to :meth:`first_offsets` first."""
         self._held.clear()
+        self._arrived.clear()
         self._released_ts.clear()
         self._held_since.clear()
         self._next_offset.clear()
@@ -44,7 +57,9 @@ class Aligner:
     def held(self, tp: Hashable) -> int:
         return len(self._held.get(tp, ()))
 
-    def add(self, tp: Hashable, records: list[Any], now: float) -> None:
+    def add(self, tp: Hashable, records: list[Any], now: float, arrived: float) -> None:
+        """Hold ``records``; ``arrived`` stamps the fetch answer that brought them
+        (or any later one), on the clock the :data:`CaughtUp` stamps use."""
         # Faust's recovery resumes partitions before seeking them to the committed
         # offsets, so records already held or released can come again.
         next_offset = self._next_offset.get(tp)
@@ -56,6 +71,7 @@ class Aligner:
             if not buffer:
                 self._held_since[tp] = now
             buffer.extend(records)
+            self._arrived.setdefault(tp, []).extend([arrived] * len(records))
 
     def holding_since(self) -> float | None:
         """When the longest current hold began (monotonic seconds), or None: for warnings."""
@@ -63,36 +79,48 @@ class Aligner:
         return min(times, default=None)
 
     def release(
-        self, tps: list[Hashable], caught_up: Callable[[Hashable], bool], now: float
+        self, tps: list[Hashable], caught_up: CaughtUp, now: float
     ) -> dict[Hashable, list[Any]]:
         """The records of ``tps`` (one partition of each topic) safe to apply now.
 
-        Safe: timestamp at or below every topic's frontier, the newest
-        timestamp it has shown (infinite once it is caught up).
+        A record is safe against each partition of ``tps`` (its own included):
+        its timestamp is at or below the newest one that partition holds, or,
+        for a partition holding nothing, at or below the newest it released,
+        unless it arrived before that partition was last found caught up.
+        Each partition's records are released in order, up to the first that
+        is not safe.
         """
-        cut = INFINITY
+        cut = INFINITY  # the timestamp bound of partitions holding records or not caught up
+        covered: list[tuple[float, float]] = []  # caught up: (timestamp bound, answer stamp)
         for tp in tps:
             buffer = self._held.get(tp)
             if buffer:
-                frontier = buffer[-1].timestamp
-            elif caught_up(tp):
-                frontier = INFINITY
+                cut = min(cut, buffer[-1].timestamp)
+                continue
+            released_ts = self._released_ts.get(tp, -INFINITY)
+            answered = caught_up(tp)
+            if answered is None:
+                cut = min(cut, released_ts)
             else:
-                frontier = self._released_ts.get(tp, -INFINITY)
-            cut = min(cut, frontier)
+                covered.append((released_ts, answered))
         released: dict[Hashable, list[Any]] = {}
         for tp in tps:
             buffer = self._held.get(tp)
             if not buffer:
                 continue
+            arrivals = self._arrived[tp]
             count = 0
-            for record in buffer:
-                if record.timestamp > cut:
+            for record, arrived in zip(buffer, arrivals, strict=True):
+                stamp = record.timestamp
+                if stamp > cut:
+                    break
+                if covered and not all(stamp <= ts or arrived < at for ts, at in covered):
                     break
                 count += 1
             if count:
                 released[tp] = buffer[:count]
                 del buffer[:count]
+                del arrivals[:count]
                 self._released_ts[tp] = released[tp][-1].timestamp
                 self._held_since[tp] = now
         return released

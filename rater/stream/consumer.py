@@ -114,7 +114,6 @@ class BatchConsumer(faust_aiokafka.Consumer):
     _batch_lock: asyncio.Lock | None = None
     _aligner: Aligner | None = None
     _aligned_generation: int = -1
-    _answer_after: dict[Any, int]  # ms: a fetch answer must be newer to show "caught up"
     _offsets_due: dict[TopicPartition, int]  # group offsets not yet committed
     _offsets_task: asyncio.Task[None] | None = None
 
@@ -135,7 +134,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
     async def _drain_messages(self, fetcher: Any) -> None:
         callback, to_message = self.callback, self._to_message
         aligner = self.aligner()
-        self._answer_after, self._offsets_due = {}, {}
+        self._offsets_due = {}
         topics = sorted(self.hot_topics)
         holding: set[int] = set()
         warned_at = 0.0
@@ -158,9 +157,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
             for tp, tp_records in (records or {}).items():
                 if tp.topic in self.hot_topics:
                     if active is None or tp in active:
-                        aligner.add(tp, tp_records, now)
+                        aligner.add(tp, tp_records, now, self._arrival_stamp(tp))
                         holding.add(tp.partition)
-                        self._want_later_answer(tp)
                     else:
                         self._rewind({tp: tp_records}, keep_held=True)
                 else:
@@ -243,38 +241,35 @@ class BatchConsumer(faust_aiokafka.Consumer):
         except Exception:  # not assigned (any more)
             return None
 
-    def _want_later_answer(self, tp: Any) -> None:
-        """Records of ``tp`` arrived: the other topic's partition must answer a later fetch.
+    def _arrival_stamp(self, tp: Any) -> int:
+        """The stamp (ms) of the fetch answer that brought ``tp``'s records just handed over.
 
         A fetch answer may say the account-events partition is caught up while
         the producer's request carrying an older event for it is still being
         appended, partition by partition, right after the CDRs that answer
-        brought (and the other way round). Only an answer to a later fetch
-        counts. aiokafka keeps one fetch in flight per broker, sends the next
-        once an answer is processed, and does not fetch ``tp`` again while
-        records of it are buffered, so ``tp``'s last answer time is that of the
-        answer that brought these records, and an answer stamped later (ms)
-        was asked for after they were received. Measuring from the moment the
-        records were handed to the rater asked for a later answer than needed.
+        brought (and the other way round). So records are covered only by an
+        answer to a later fetch (:meth:`_caught_up`). aiokafka keeps one fetch
+        in flight per broker, sends the next once an answer is processed, and
+        does not fetch ``tp`` again while records of it are buffered, so
+        ``tp``'s last answer time is that of the answer that brought these
+        records, or of a later one (later is only more cautious), and an
+        answer stamped later (ms) was asked for after they were received.
         """
         arrived = getattr(self._fetch_state(tp), "timestamp", None)
-        if arrived is None:  # not assigned any more: ask for an answer from now on
+        if arrived is None:  # not assigned any more: only answers from now on count
             arrived = int(time.time() * 1000)
-        for topic in self.hot_topics:
-            if topic != tp.topic:
-                other = TP(topic, tp.partition)
-                self._answer_after[other] = max(arrived, self._answer_after.get(other, -1))
+        return int(arrived)
 
-    def _caught_up(self, tp: Any) -> bool:
-        """Has this partition nothing more to fetch (position at the last stable
-        offset), by a fetch answered after the other topic's newest records arrived?"""
+    def _caught_up(self, tp: Any) -> float | None:
+        """The stamp of the fetch answer that found this partition with nothing more
+        to fetch (position at the last stable offset), or None if it may have more."""
         state = self._fetch_state(tp)
         if state is None or not state.has_valid_position:
-            return False
+            return None
         end, answered = state.lso, state.timestamp
-        if end is None or end < 0 or answered is None:
-            return False
-        return answered > self._answer_after.get(tp, -1) and state.position >= end
+        if end is None or end < 0 or answered is None or state.position < end:
+            return None
+        return float(answered)
 
     async def _apply(self, batches: dict[int, dict[Any, list[Any]]], generation: int) -> None:
         async with self.batch_lock():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rater.stream.aligner import Aligner
+from rater.stream.aligner import INFINITY, Aligner, CaughtUp
 
 CDRS, EVENTS = ("cdrs", 0), ("events", 0)
 TPS = [CDRS, EVENTS]
@@ -24,14 +24,18 @@ def stamps(released: dict, tp: tuple) -> list[int]:
     return [r.timestamp for r in released.get(tp, [])]
 
 
-def nothing_caught_up(tp: tuple) -> bool:
-    return False
+def nothing_caught_up(tp: tuple) -> float | None:
+    return None
+
+
+def events_caught_up_at(stamp: float) -> CaughtUp:
+    return lambda tp: stamp if tp == EVENTS else None
 
 
 def test_cdrs_newer_than_every_event_seen_wait_for_the_events() -> None:
     a = Aligner()
-    a.add(CDRS, recs(10, 20, 30), now=0)
-    a.add(EVENTS, recs(15), now=0)
+    a.add(CDRS, recs(10, 20, 30), now=0, arrived=0)
+    a.add(EVENTS, recs(15), now=0, arrived=0)
     released = a.release(TPS, nothing_caught_up, now=0)
     assert stamps(released, CDRS) == [10]  # 20 and 30 may have an event before them
     assert stamps(released, EVENTS) == [15]
@@ -40,14 +44,14 @@ def test_cdrs_newer_than_every_event_seen_wait_for_the_events() -> None:
 
 def test_a_topic_with_nothing_to_fetch_holds_nothing_back() -> None:
     a = Aligner()
-    a.add(CDRS, recs(10, 20, 30), now=0)
-    released = a.release(TPS, lambda tp: tp == EVENTS, now=0)
+    a.add(CDRS, recs(10, 20, 30), now=0, arrived=0)
+    released = a.release(TPS, events_caught_up_at(INFINITY), now=0)
     assert stamps(released, CDRS) == [10, 20, 30]
 
 
 def test_an_empty_topic_that_is_not_caught_up_holds_everything() -> None:
     a = Aligner()
-    a.add(CDRS, recs(10, 20), now=0)
+    a.add(CDRS, recs(10, 20), now=0, arrived=0)
     assert a.release(TPS, nothing_caught_up, now=1) == {}
     assert a.held(CDRS) == 2
 
@@ -55,10 +59,10 @@ def test_an_empty_topic_that_is_not_caught_up_holds_everything() -> None:
 def test_records_are_held_however_long_the_other_topic_takes() -> None:
     """Releasing early would rate a CDR before an older account event: a billing error."""
     a = Aligner()
-    a.add(CDRS, recs(10, 20), now=0)
+    a.add(CDRS, recs(10, 20), now=0, arrived=0)
     assert a.release(TPS, nothing_caught_up, now=3600) == {}
     assert a.holding_since() == 0
-    a.add(EVENTS, recs(15), now=3600)
+    a.add(EVENTS, recs(15), now=3600, arrived=0)
     released = a.release(TPS, nothing_caught_up, now=3600)
     assert stamps(released, CDRS) == [10]
     assert stamps(released, EVENTS) == [15]
@@ -68,17 +72,17 @@ def test_records_are_held_however_long_the_other_topic_takes() -> None:
 def test_nothing_held_means_no_hold_time() -> None:
     a = Aligner()
     assert a.holding_since() is None
-    a.add(CDRS, recs(10), now=5)
-    a.release(TPS, lambda tp: True, now=6)
+    a.add(CDRS, recs(10), now=5, arrived=0)
+    a.release(TPS, lambda tp: INFINITY, now=6)
     assert a.holding_since() is None
 
 
 def test_a_later_event_releases_the_cdrs_before_it_and_ties_go_together() -> None:
     a = Aligner()
-    a.add(CDRS, recs(10, 20, 30), now=0)
-    a.add(EVENTS, recs(5), now=0)
+    a.add(CDRS, recs(10, 20, 30), now=0, arrived=0)
+    a.add(EVENTS, recs(5), now=0, arrived=0)
     assert stamps(a.release(TPS, nothing_caught_up, now=0), CDRS) == []
-    a.add(EVENTS, [Rec(20, 1)], now=0.1)  # the next offset of the events partition
+    a.add(EVENTS, [Rec(20, 1)], now=0.1, arrived=0)  # the next offset of the events partition
     released = a.release(TPS, nothing_caught_up, now=0.1)
     assert stamps(released, CDRS) == [10, 20]
     assert stamps(released, EVENTS) == [20]
@@ -86,34 +90,63 @@ def test_a_later_event_releases_the_cdrs_before_it_and_ties_go_together() -> Non
 
 def test_each_topic_keeps_its_own_order_even_when_a_time_goes_back() -> None:
     a = Aligner()
-    a.add(CDRS, recs(10, 40, 20), now=0)
-    a.add(EVENTS, recs(30), now=0)
+    a.add(CDRS, recs(10, 40, 20), now=0, arrived=0)
+    a.add(EVENTS, recs(30), now=0, arrived=0)
     released = a.release(TPS, nothing_caught_up, now=0)
     assert stamps(released, CDRS) == [10]  # 20 waits behind 40: offsets stay in order
 
 
 def test_clear_forgets_what_is_held() -> None:
     a = Aligner()
-    a.add(CDRS, recs(10), now=0)
+    a.add(CDRS, recs(10), now=0, arrived=0)
     a.clear()
     assert a.held(CDRS) == 0
-    assert a.release(TPS, lambda tp: True, now=0) == {}
+    assert a.release(TPS, lambda tp: INFINITY, now=0) == {}
 
 
 def test_records_delivered_again_are_held_once() -> None:
     a = Aligner()
-    a.add(CDRS, recs(10, 20), now=0)
-    a.add(CDRS, recs(10, 20, 30), now=0)  # the same offsets 0 and 1 again, then offset 2
-    released = a.release(TPS, lambda tp: tp == EVENTS, now=0)
+    a.add(CDRS, recs(10, 20), now=0, arrived=0)
+    a.add(CDRS, recs(10, 20, 30), now=0, arrived=0)  # the same offsets 0 and 1 again, then offset 2
+    released = a.release(TPS, events_caught_up_at(INFINITY), now=0)
     assert [r.offset for r in released[CDRS]] == [0, 1, 2]
 
 
 def test_first_offsets_say_where_to_fetch_again_what_is_dropped() -> None:
     a = Aligner()
-    a.add(CDRS, [Rec(10, 5), Rec(20, 6)], now=0)
-    a.add(EVENTS, [Rec(15, 2)], now=0)
+    a.add(CDRS, [Rec(10, 5), Rec(20, 6)], now=0, arrived=0)
+    a.add(EVENTS, [Rec(15, 2)], now=0, arrived=0)
     released = a.release(TPS, nothing_caught_up, now=0)
     assert stamps(released, CDRS) == [10] and stamps(released, EVENTS) == [15]
     assert a.first_offsets() == {CDRS: 6}  # offset 5 was handed out, 6 is still held
     a.clear()
     assert a.first_offsets() == {}
+
+
+def test_a_caught_up_answer_covers_only_what_arrived_before_it() -> None:
+    """A busy CDR partition brings records with every fetch; the older ones must not
+    wait for a fetch that brings none (the p99 of session 8)."""
+    a = Aligner()
+    a.add(CDRS, recs(10, 20), now=0, arrived=5)
+    a.add(CDRS, [Rec(30, 2)], now=0, arrived=7)
+    released = a.release(TPS, events_caught_up_at(6), now=0)
+    assert stamps(released, CDRS) == [10, 20]
+    assert a.held(CDRS) == 1  # arrived with or after the answer: an event may still be appended
+
+
+def test_an_answer_from_the_same_fetch_as_the_records_does_not_cover_them() -> None:
+    a = Aligner()
+    a.add(CDRS, recs(10, 20), now=0, arrived=5)
+    assert a.release(TPS, events_caught_up_at(5), now=0) == {}
+    assert stamps(a.release(TPS, events_caught_up_at(6), now=0), CDRS) == [10, 20]
+
+
+def test_records_not_covered_still_go_up_to_the_other_topics_last_release() -> None:
+    a = Aligner()
+    a.add(EVENTS, recs(20), now=0, arrived=1)
+    cdrs_caught_up: CaughtUp = lambda tp: INFINITY if tp == CDRS else None  # noqa: E731
+    assert stamps(a.release(TPS, cdrs_caught_up, now=0), EVENTS) == [20]
+    a.add(CDRS, recs(15, 25), now=0, arrived=9)
+    released = a.release(TPS, events_caught_up_at(8), now=0)
+    assert stamps(released, CDRS) == [15]  # no event can come before 20: one was released
+    assert a.held(CDRS) == 1
