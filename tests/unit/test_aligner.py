@@ -28,8 +28,9 @@ def nothing_caught_up(tp: tuple) -> float | None:
     return None
 
 
-def events_caught_up_at(stamp: float) -> CaughtUp:
-    return lambda tp: stamp if tp == EVENTS else None
+def caught_up_at(stamp: float, which: tuple = EVENTS) -> CaughtUp:
+    """``which`` found caught up by the answer stamped ``stamp``; the other topic not."""
+    return lambda tp: stamp if tp == which else None
 
 
 def test_cdrs_newer_than_every_event_seen_wait_for_the_events() -> None:
@@ -45,7 +46,7 @@ def test_cdrs_newer_than_every_event_seen_wait_for_the_events() -> None:
 def test_a_topic_with_nothing_to_fetch_holds_nothing_back() -> None:
     a = Aligner()
     a.add(CDRS, recs(10, 20, 30), now=0, arrived=0)
-    released = a.release(TPS, events_caught_up_at(INFINITY), now=0)
+    released = a.release(TPS, caught_up_at(INFINITY), now=0)
     assert stamps(released, CDRS) == [10, 20, 30]
 
 
@@ -108,7 +109,7 @@ def test_records_delivered_again_are_held_once() -> None:
     a = Aligner()
     a.add(CDRS, recs(10, 20), now=0, arrived=0)
     a.add(CDRS, recs(10, 20, 30), now=0, arrived=0)  # the same offsets 0 and 1 again, then offset 2
-    released = a.release(TPS, events_caught_up_at(INFINITY), now=0)
+    released = a.release(TPS, caught_up_at(INFINITY), now=0)
     assert [r.offset for r in released[CDRS]] == [0, 1, 2]
 
 
@@ -129,7 +130,7 @@ def test_a_caught_up_answer_covers_only_what_arrived_before_it() -> None:
     a = Aligner()
     a.add(CDRS, recs(10, 20), now=0, arrived=5)
     a.add(CDRS, [Rec(30, 2)], now=0, arrived=7)
-    released = a.release(TPS, events_caught_up_at(6), now=0)
+    released = a.release(TPS, caught_up_at(6), now=0)
     assert stamps(released, CDRS) == [10, 20]
     assert a.held(CDRS) == 1  # arrived with or after the answer: an event may still be appended
 
@@ -137,16 +138,15 @@ def test_a_caught_up_answer_covers_only_what_arrived_before_it() -> None:
 def test_an_answer_from_the_same_fetch_as_the_records_does_not_cover_them() -> None:
     a = Aligner()
     a.add(CDRS, recs(10, 20), now=0, arrived=5)
-    assert a.release(TPS, events_caught_up_at(5), now=0) == {}
-    assert stamps(a.release(TPS, events_caught_up_at(6), now=0), CDRS) == [10, 20]
+    assert a.release(TPS, caught_up_at(5), now=0) == {}
+    assert stamps(a.release(TPS, caught_up_at(6), now=0), CDRS) == [10, 20]
 
 
 def test_records_not_covered_still_go_up_to_the_other_topics_last_release() -> None:
     a = Aligner()
     a.add(EVENTS, recs(20), now=0, arrived=1)
-    cdrs_caught_up: CaughtUp = lambda tp: INFINITY if tp == CDRS else None  # noqa: E731
-    assert stamps(a.release(TPS, cdrs_caught_up, now=0), EVENTS) == [20]
+    assert stamps(a.release(TPS, caught_up_at(INFINITY, CDRS), now=0), EVENTS) == [20]
     a.add(CDRS, recs(15, 25), now=0, arrived=9)
-    released = a.release(TPS, events_caught_up_at(8), now=0)
+    released = a.release(TPS, caught_up_at(8), now=0)
     assert stamps(released, CDRS) == [15]  # no event can come before 20: one was released
     assert a.held(CDRS) == 1
