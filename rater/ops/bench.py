@@ -66,6 +66,7 @@ from rater.core.processor import Processor
 from rater.core.tariffs import TariffIndex
 from rater.localkafka.broker import Broker
 from rater.localkafka.settings import KAFKA_VERSION, BrokerSettings
+from rater.ops import latency_reader
 from rater.ops.load import (
     BatchSender,
     new_producer,
@@ -665,21 +666,8 @@ async def latency(ctx: RunContext, worker: WorkerProcess, end_us: int, offered: 
     # offering them took CPU from the worker that real producers elsewhere would not.
     cdrs = list(itertools.islice(Traffic(config).cdrs(), count))
     stamps: list[int] = []
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=ctx.bootstrap,
-        isolation_level="read_committed",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=50,
-        **security_kwargs(),
-    )
-    await consumer.start()
+    reader = await start_reader(ctx, config.cdr_id_prefix, count)
     try:
-        tps = await partitions_of(consumer, ctx.topic("rated-cdrs"))
-        consumer.assign(tps)
-        await consumer.seek_to_end(*tps)
-        for tp in tps:
-            await consumer.position(tp)  # resolve "end" now, before anything is offered
-        reader = asyncio.create_task(collect_latencies(consumer, tps, stamps, result))
         producer = new_producer(ctx.settings, linger_ms=0)
         await producer.start()
         try:
@@ -688,47 +676,60 @@ async def latency(ctx: RunContext, worker: WorkerProcess, end_us: int, offered: 
             await produce_cdrs(sender, ctx.topic(CDRS), iter(cdrs), count, offered, None, stamps)
         finally:
             await producer.stop()
-        await wait_reader(reader, worker, 60.0)
+        seen = await wait_reader(reader, worker, 60.0)
     finally:
-        await consumer.stop()
+        if reader.returncode is None:
+            reader.kill()
+            await reader.wait()
+    for index, read_ms, record_ms in zip(seen.indexes, seen.read_ms, seen.record_ms, strict=True):
+        result.indexes.append(index)
+        result.consumed_ms.append(read_ms - stamps[index])
+        result.stamped_ms.append(record_ms - stamps[index])
     return result
 
 
-async def wait_reader(reader: asyncio.Task[None], worker: WorkerProcess, timeout: float) -> None:
-    """Wait for the last rated record; fail at once if the worker has died meanwhile."""
+async def start_reader(ctx: RunContext, prefix: str, count: int) -> asyncio.subprocess.Process:
+    """The reader of rated records (:mod:`rater.ops.latency_reader`), once it is positioned."""
+    reader = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rater.ops.latency_reader",
+        ctx.bootstrap,
+        ctx.topic("rated-cdrs"),
+        prefix,
+        str(count),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert reader.stdout is not None
+    line = await asyncio.wait_for(reader.stdout.readline(), 60.0)
+    if line != latency_reader.READY:
+        await reader.wait()
+        raise click.ClickException(f"the latency reader failed to start (exit {reader.returncode})")
+    return reader
+
+
+async def wait_reader(
+    reader: asyncio.subprocess.Process, worker: WorkerProcess, timeout: float
+) -> latency_reader.Seen:
+    """Wait for the reader's results; fail at once if the worker has died meanwhile."""
+    assert reader.stdout is not None
+    result = asyncio.ensure_future(reader.stdout.read())  # to the end: the reader then exits
     deadline = time.monotonic() + timeout
     try:
-        while not reader.done() and time.monotonic() < deadline:
+        while not result.done() and time.monotonic() < deadline:
             if not worker.alive():
                 raise click.ClickException(
                     "the rater worker died during the latency phase; last error in "
                     f"{worker.log_path}: {last_error(worker.log_path)}"
                 )
-            await asyncio.wait({reader}, timeout=0.5)
-        if reader.done():
-            reader.result()
+            await asyncio.wait({result}, timeout=0.5)
+        if not result.done() or not result.result():
+            raise click.ClickException(
+                f"the latency phase saw not every offered CDR rated within {timeout:.0f} s"
+            )
+        return latency_reader.Seen(**orjson.loads(result.result()))
     finally:
-        reader.cancel()
-
-
-async def collect_latencies(
-    consumer: AIOKafkaConsumer, tps: list[TopicPartition], stamps: list[int], result: Latency
-) -> None:
-    """Read rated records as they become visible; stop when every offered CDR was seen."""
-    while result.seen < result.sent:
-        batch = await consumer.getmany(*tps, timeout_ms=100)
-        now_ms = time.time() * 1000
-        for records in batch.values():
-            for record in records:
-                cdr_id: str = orjson.loads(record.value)["cdr_id"]
-                if not cdr_id.startswith("lat"):
-                    continue  # a backlog CDR rated late cannot be: the drain was complete
-                index = int(cdr_id.rsplit("-", 1)[1])
-                if index >= len(stamps):
-                    continue  # cannot happen: a record is produced after its stamp
-                result.indexes.append(index)
-                result.consumed_ms.append(now_ms - stamps[index])
-                result.stamped_ms.append(record.timestamp - stamps[index])
+        result.cancel()
 
 
 async def one_run(options: Options, bootstrap: str, index: int, work: Path) -> RunResult:
