@@ -34,6 +34,14 @@ HOLD_POLL_S = FETCH_MAX_WAIT_MS / 1000  # how often held records look for a newe
 DRAIN_HELD_BELOW = 1000  # a partition holding fewer records is still drained (_next_records)
 OFFSETS_AT_STOP_S = 5.0  # longest a graceful stop waits for the last group offsets
 HOLD_WARNING_S = 30.0  # a hold this long means an input partition is not being fetched
+# More takes of fetched records before a batch is applied, while each brings new
+# ones. A record waits in the aligner for a later fetch answer (see
+# _arrival_stamp), and aiokafka sends no fetch while records wait in its
+# buffer. So the first take gets what came just after the last apply, the
+# second what the broker gathered while it ran, and the third's answer covers
+# the second. Applying after one take held most records a whole batch cycle
+# longer (docs/benchmarks.md, session 9).
+COVER_POLLS = 2
 
 
 STABLE_WAIT_S = 10.0  # longest recovery waits for the stable offsets to pass our own writes
@@ -132,12 +140,12 @@ class BatchConsumer(faust_aiokafka.Consumer):
         return self._aligner
 
     async def _drain_messages(self, fetcher: Any) -> None:
-        callback, to_message = self.callback, self._to_message
         aligner = self.aligner()
         self._offsets_due = {}
         topics = sorted(self.hot_topics)
         holding: set[int] = set()
         warned_at = 0.0
+        polls = 0  # since the last apply
         while not (self._stopped.is_set() or fetcher._stopped.is_set()):
             records, active = await self._next_records(HOLD_POLL_S if holding else 1.0)
             if self.should_stop:
@@ -145,25 +153,23 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if not self.flow_active:
                 self._rewind(records)
                 holding.clear()
+                polls = 0
                 await self.perform_seek()
                 continue
             generation = self.app.consumer_generation_id
             if generation != self._aligned_generation:
                 self._rewind({})  # a rebalance: what was held is fetched again
                 holding.clear()
+                polls = 0
                 self._offsets_due = {}  # older than what a partition's other owner committed
                 self._aligned_generation = generation
             now = time.monotonic()
-            for tp, tp_records in (records or {}).items():
-                if tp.topic in self.hot_topics:
-                    if active is None or tp in active:
-                        aligner.add(tp, tp_records, now, self._arrival_stamp(tp))
-                        holding.add(tp.partition)
-                    else:
-                        self._rewind({tp: tp_records}, keep_held=True)
-                else:
-                    for record in tp_records:
-                        await callback(to_message(tp, record))
+            fresh = await self._take(records or {}, active, now)
+            holding.update(tp.partition for tp in fresh)
+            polls += 1
+            if fresh and polls <= COVER_POLLS:
+                continue  # the next answer covers these records: see COVER_POLLS
+            polls = 0
             batches: dict[int, dict[Any, list[Any]]] = {}
             for partition in sorted(holding):
                 tps = [TP(topic, partition) for topic in topics]
@@ -178,6 +184,21 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if since is not None and now - since > HOLD_WARNING_S and now - warned_at > 10:
                 warned_at = now
                 log.warning("input records held %.0fs waiting for the other topic", now - since)
+
+    async def _take(self, records: Mapping[Any, list[Any]], active: Any, now: float) -> list[Any]:
+        """Hand fetched records to the aligner (input topics) or to Faust (the others);
+        the input partitions that brought records."""
+        aligner, fresh = self.aligner(), []
+        for tp, tp_records in records.items():
+            if tp.topic not in self.hot_topics:
+                for record in tp_records:
+                    await self.callback(self._to_message(tp, record))
+            elif active is None or tp in active:
+                aligner.add(tp, tp_records, now, self._arrival_stamp(tp))
+                fresh.append(tp)
+            else:
+                self._rewind({tp: tp_records}, keep_held=True)
+        return fresh
 
     def _rewind(self, dropped: Any, keep_held: bool = False) -> None:
         """Fetch again what is dropped unapplied: ``dropped`` records and (unless
