@@ -15,9 +15,10 @@ Every run (``--runs``, default 3) uses fresh topics (8 partitions) and:
    from ``/proc/<pid>/status`` while it drains;
 6. **latency**: CDRs, generated beforehand, offered at half the rater's
    measured rate to the running worker; each is timed from its produce
-   timestamp to the moment a ``read_committed`` consumer in this process
-   receives its ``rated-cdrs`` record (wall clock of this machine, so both
-   ends use one clock);
+   timestamp to the moment a ``read_committed`` consumer receives its
+   ``rated-cdrs`` record (wall clock of this machine, so both ends use one
+   clock). The consumer runs in a process of its own
+   (:mod:`rater.ops.latency_reader`), so reading never holds up the pacing;
 7. **state**: the last ``<app_id>-tenants-changelog`` record of every tenant,
    after the set-up (idle tenants) and after the run.
 
