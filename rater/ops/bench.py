@@ -709,10 +709,17 @@ async def start_reader(ctx: RunContext, prefix: str, count: int) -> asyncio.subp
     return reader
 
 
+READER_STOP_S = 10.0  # longest a stopped latency reader may take to report
+
+
 async def wait_reader(
     reader: asyncio.subprocess.Process, worker: WorkerProcess, timeout: float
 ) -> latency_reader.Seen:
-    """Wait for the reader's results; fail at once if the worker has died meanwhile."""
+    """Wait for the reader's results; fail at once if the worker has died meanwhile.
+
+    Past ``timeout`` the reader is stopped and reports what it has seen, so the
+    report shows how many offered CDRs were rated in time (rated / offered).
+    """
     assert reader.stdout is not None
     result = asyncio.ensure_future(reader.stdout.read())  # to the end: the reader then exits
     deadline = time.monotonic() + timeout
@@ -724,11 +731,13 @@ async def wait_reader(
                     f"{worker.log_path}: {last_error(worker.log_path)}"
                 )
             await asyncio.wait({result}, timeout=0.5)
-        if not result.done() or not result.result():
-            raise click.ClickException(
-                f"the latency phase saw not every offered CDR rated within {timeout:.0f} s"
-            )
-        return latency_reader.Seen(**orjson.loads(result.result()))
+        if not result.done():
+            reader.terminate()  # it stops reading and prints what it has seen
+            await asyncio.wait({result}, timeout=READER_STOP_S)
+        output = result.result() if result.done() else b""
+        if not output:
+            raise click.ClickException(f"the latency reader gave no results ({reader.returncode})")
+        return latency_reader.Seen(**orjson.loads(output))
     finally:
         result.cancel()
 
