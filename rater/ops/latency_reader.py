@@ -72,10 +72,11 @@ async def read(bootstrap: str, topic: str, prefix: bytes, expected: int) -> Seen
         await consumer.seek_to_end(*tps)
         for tp in tps:
             await consumer.position(tp)  # resolve "end" now, before anything is offered
+        stop = asyncio.Event()
+        # Before READY: the bench may stop the reader as soon as it reads READY.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         sys.stdout.buffer.write(READY)
         sys.stdout.buffer.flush()
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         seen = Seen([], [], [])
         while len(seen.indexes) < expected and not stop.is_set():
             batch = await consumer.getmany(*tps, timeout_ms=100)
