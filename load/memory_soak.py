@@ -162,7 +162,7 @@ def main() -> None:
     command = shlex.join([".venv/bin/python", "load/memory_soak.py", *sys.argv[1:]])
     options = replace(Options(), cdrs=args.cdrs, tenants=args.tenants, runs=1)
     work = Path(tempfile.mkdtemp(prefix="rater-soak-"))
-    with bench_broker() as (bootstrap, broker):
+    with bench_broker() as (bootstrap, broker, _pid):
         result = asyncio.run(soak(run_context(options, bootstrap, 0, work)))
     text = report(result, command, broker)
     print(text)

@@ -18,7 +18,9 @@ Every run (``--runs``, default 3) uses fresh topics (8 partitions) and:
    timestamp to the moment a ``read_committed`` consumer receives its
    ``rated-cdrs`` record (wall clock of this machine, so both ends use one
    clock). The consumer runs in a process of its own
-   (:mod:`rater.ops.latency_reader`), so reading never holds up the pacing;
+   (:mod:`rater.ops.latency_reader`), so reading never holds up the pacing.
+   With ``--isolate-worker`` the worker runs alone on one core meanwhile
+   (:mod:`rater.ops.cpu_placement`);
 7. **state**: the last ``<app_id>-tenants-changelog`` record of every tenant,
    after the set-up (idle tenants) and after the run.
 
@@ -68,6 +70,7 @@ from rater.core.tariffs import TariffIndex
 from rater.localkafka.broker import Broker
 from rater.localkafka.settings import KAFKA_VERSION, BrokerSettings
 from rater.ops import latency_reader
+from rater.ops.cpu_placement import Placement
 from rater.ops.load import (
     BatchSender,
     new_producer,
@@ -101,6 +104,7 @@ class Options:
     faust_cdrs: int = 60_000
     latency_s: float = 25.0
     latency_rate: float | None = None  # CDR/s offered in the latency phase; None: half the peak
+    isolate_worker: bool = False  # the latency phase with the worker alone on a core
     tariff_rows: int = 1_000
     zipf: float = 0.8  # the busiest of 10,000 tenants makes about 1 call in 27
     dup_share: float = 0.0
@@ -238,18 +242,20 @@ def free_port_pair() -> int:
 
 
 @contextlib.contextmanager
-def bench_broker() -> Iterator[tuple[str, str]]:
-    """(bootstrap, description): KAFKA_BOOTSTRAP_SERVERS, else our own broker in a temp dir."""
+def bench_broker() -> Iterator[tuple[str, str, int | None]]:
+    """(bootstrap, description, pid if ours): KAFKA_BOOTSTRAP_SERVERS, else our own
+    broker in a temp dir."""
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if external:
-        yield external, f"external, {external}"
+        yield external, f"external, {external}", None
         return
     data = Path(tempfile.mkdtemp(prefix="rater-bench-kafka-"))
     broker = Broker(BrokerSettings(port=free_port_pair(), data_dir=data, heap="1g"))
     click.echo(f"starting Kafka {KAFKA_VERSION} on {broker.bootstrap} in {data}", err=True)
     broker.start(timeout=180.0)
     try:
-        yield broker.bootstrap, f"Apache Kafka {KAFKA_VERSION}, single node, started by the bench"
+        description = f"Apache Kafka {KAFKA_VERSION}, single node, started by the bench"
+        yield broker.bootstrap, description, broker.pid()
     finally:
         broker.stop()
         shutil.rmtree(data, ignore_errors=True)
@@ -649,8 +655,18 @@ async def drain(ctx: RunContext, worker: WorkerProcess, result: RunResult) -> No
     result.rater.wall_s = wall
 
 
-async def latency(ctx: RunContext, worker: WorkerProcess, end_us: int, offered: float) -> Latency:
-    """Offer CDRs at ``offered``/s to the running worker; time each to its rated record."""
+async def latency(
+    ctx: RunContext,
+    worker: WorkerProcess,
+    end_us: int,
+    offered: float,
+    placement: Placement | None = None,
+) -> Latency:
+    """Offer CDRs at ``offered``/s to the running worker; time each to its rated record.
+
+    With a ``placement``, the worker has a core of its own while the CDRs are
+    offered (:mod:`rater.ops.cpu_placement`).
+    """
     seconds = ctx.options.latency_s
     count = max(int(offered * seconds), 1)
     config = traffic_config(
@@ -667,7 +683,28 @@ async def latency(ctx: RunContext, worker: WorkerProcess, end_us: int, offered: 
     # offering them took CPU from the worker that real producers elsewhere would not.
     cdrs = list(itertools.islice(Traffic(config).cdrs(), count))
     stamps: list[int] = []
-    reader = await start_reader(ctx, config.cdr_id_prefix, count)
+    assert worker.proc is not None
+    placed = placement.applied(worker.proc.pid) if placement else contextlib.nullcontext()
+    with placed:  # the reader, started inside, inherits this process's CPUs
+        seen = await offer_and_read(ctx, worker, config.cdr_id_prefix, cdrs, offered, stamps)
+    for index, read_ms, record_ms in zip(seen.indexes, seen.read_ms, seen.record_ms, strict=True):
+        result.indexes.append(index)
+        result.consumed_ms.append(read_ms - stamps[index])
+        result.stamped_ms.append(record_ms - stamps[index])
+    return result
+
+
+async def offer_and_read(
+    ctx: RunContext,
+    worker: WorkerProcess,
+    prefix: str,
+    cdrs: list[tuple[bytes, bytes, str]],
+    offered: float,
+    stamps: list[int],
+) -> latency_reader.Seen:
+    """Produce ``cdrs`` at ``offered``/s (their stamps into ``stamps``); what the reader saw."""
+    count = len(cdrs)
+    reader = await start_reader(ctx, prefix, count)
     try:
         producer = new_producer(ctx.settings, linger_ms=0)
         await producer.start()
@@ -677,16 +714,11 @@ async def latency(ctx: RunContext, worker: WorkerProcess, end_us: int, offered: 
             await produce_cdrs(sender, ctx.topic(CDRS), iter(cdrs), count, offered, None, stamps)
         finally:
             await producer.stop()
-        seen = await wait_reader(reader, worker, 60.0)
+        return await wait_reader(reader, worker, 60.0)
     finally:
         if reader.returncode is None:
             reader.kill()
             await reader.wait()
-    for index, read_ms, record_ms in zip(seen.indexes, seen.read_ms, seen.record_ms, strict=True):
-        result.indexes.append(index)
-        result.consumed_ms.append(read_ms - stamps[index])
-        result.stamped_ms.append(record_ms - stamps[index])
-    return result
 
 
 async def start_reader(ctx: RunContext, prefix: str, count: int) -> asyncio.subprocess.Process:
@@ -742,7 +774,9 @@ async def wait_reader(
         result.cancel()
 
 
-async def one_run(options: Options, bootstrap: str, index: int, work: Path) -> RunResult:
+async def one_run(
+    options: Options, bootstrap: str, index: int, work: Path, placement: Placement | None = None
+) -> RunResult:
     ctx = run_context(options, bootstrap, index, work)
     result = RunResult()
     started = time.monotonic()
@@ -766,7 +800,7 @@ async def one_run(options: Options, bootstrap: str, index: int, work: Path) -> R
             assert worker.proc is not None
             if result.rater.per_s >= 2:  # else the drain measured nothing to take half of
                 offered = options.latency_rate or result.rater.per_s / 2
-                result.latency = await latency(ctx, worker, end_us, offered)
+                result.latency = await latency(ctx, worker, end_us, offered, placement)
             result.rss_end_kib = rss_kib(worker.proc.pid)
         finally:
             worker.stop()
@@ -935,6 +969,7 @@ def report(
     options: Options,
     command: str,
     broker: str,
+    cores: str,
     runs: list[RunResult],
     index: list[IndexResult],
     facts: dict[str, str],
@@ -970,7 +1005,7 @@ def report(
         f"{options.zipf:g}), {options.tariff_rows:,} tariff rows, duplicates "
         f"{options.dup_share:.0%}, bad records {options.bad_share:.0%} |",
         f"| plain Faust timed over | the first {faust_cdrs:,} CDRs of the backlog |",
-        f"| latency phase | {options.latency_s:g} s at {offered} |",
+        f"| latency phase | {options.latency_s:g} s at {offered}; {cores} |",
         f"| whole benchmark took | {took_s / 60:.1f} min |",
         "",
         f"| measure | {heads} | median | target |",
@@ -1028,17 +1063,44 @@ def run_bench(options: Options, command: str, write: Path | None) -> str:
     work = Path(tempfile.mkdtemp(prefix="rater-bench-"))
     runs: list[RunResult] = []
     try:
-        with bench_broker() as (bootstrap, broker):
+        with bench_broker() as (bootstrap, broker, broker_pid):
+            placement = placement_for(options, broker_pid)
+            cores = cores_in_latency_phase(placement, broker_pid)
             for i in range(options.runs):
-                runs.append(run_async(one_run(options, bootstrap, i, work)))
+                runs.append(run_async(one_run(options, bootstrap, i, work, placement)))
     except BaseException:
         click.echo(f"worker logs kept in {work}", err=True)
         raise
     shutil.rmtree(work, ignore_errors=True)
-    text = report(options, command, broker, runs, index, machine(), time.monotonic() - started)
+    took = time.monotonic() - started
+    text = report(options, command, broker, cores, runs, index, machine(), took)
     if write is not None:
         write_section(write, text)
     return text
+
+
+def cores_in_latency_phase(placement: Placement | None, broker_pid: int | None) -> str:
+    if placement is None:
+        return "every process may run on every core"
+    where = f"the worker alone on CPU {listed(placement.worker_cpus)}, "
+    if broker_pid is None:
+        return where + f"the bench on CPU {listed(placement.other_cpus)} (external broker)"
+    return where + f"the broker and the bench on CPU {listed(placement.other_cpus)}"
+
+
+def listed(cpus: frozenset[int]) -> str:
+    return ", ".join(str(cpu) for cpu in sorted(cpus))
+
+
+def placement_for(options: Options, broker_pid: int | None) -> Placement | None:
+    """Where ``--isolate-worker`` puts the processes; an external broker stays where it is."""
+    if not options.isolate_worker:
+        return None
+    others = [] if broker_pid is None else [broker_pid]
+    try:
+        return Placement.split(os.sched_getaffinity(0), others)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 def invoked_command() -> str:
@@ -1073,6 +1135,12 @@ def run_async(coro: Awaitable[RunResult]) -> RunResult:
 @click.option("--zipf", type=float, default=None, help="Tenant Zipf exponent [0.8].")
 @click.option("--dup-share", type=float, default=None, help="Share of duplicates [0].")
 @click.option("--bad-share", type=float, default=None, help="Share of bad records [0].")
+@click.option(
+    "--isolate-worker",
+    is_flag=True,
+    default=None,
+    help="Latency phase with the worker alone on one core, everything else on the others.",
+)
 @click.option("--quick", is_flag=True, help="A small smoke version (about a minute).")
 @click.option(
     "--write",

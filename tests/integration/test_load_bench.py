@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from pathlib import Path
@@ -121,7 +122,8 @@ def test_write_section_replaces_only_its_own_section(tmp_path: Path) -> None:
 def test_quick_bench_reports_every_measure(
     kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The smoke version, on the test broker: about 30 s on a quiet 2-core machine."""
+    """The smoke version, on the test broker: about 30 s on a quiet 2-core machine; its
+    latency phase with the worker on a core of its own (`--isolate-worker`)."""
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Billing core benchmark\n", encoding="utf-8")
@@ -135,9 +137,11 @@ def test_quick_bench_reports_every_measure(
         "1500",
         "--latency-seconds",
         "3",
+        "--isolate-worker",
         "--write",
         str(doc),
     ]
+    cpus_before = os.sched_getaffinity(0)
     result = CliRunner().invoke(bench, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
     text = doc.read_text(encoding="utf-8")
@@ -153,5 +157,8 @@ def test_quick_bench_reports_every_measure(
         "rated records / good CDRs",
     ):
         assert any(row.startswith(measure) for row in rows), measure
+    phase = next(line for line in text.splitlines() if line.startswith("| latency phase |"))
+    assert "the worker alone on CPU" in phase and "(external broker)" in phase
+    assert os.sched_getaffinity(0) == cpus_before  # the test's process has every CPU back
     rated = next(line for line in text.splitlines() if line.startswith("| rated records"))
     assert "| 1.000 |" in rated  # every good CDR of the backlog was rated exactly once
