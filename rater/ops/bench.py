@@ -704,7 +704,7 @@ async def offer_and_read(
 ) -> latency_reader.Seen:
     """Produce ``cdrs`` at ``offered``/s (their stamps into ``stamps``); what the reader saw."""
     count = len(cdrs)
-    reader = await start_reader(ctx, prefix, count)
+    reader = await latency_reader.start(ctx.bootstrap, ctx.topic("rated-cdrs"), prefix, count)
     try:
         producer = new_producer(ctx.settings, linger_ms=0)
         await producer.start()
@@ -719,26 +719,6 @@ async def offer_and_read(
         if reader.returncode is None:
             reader.kill()
             await reader.wait()
-
-
-async def start_reader(ctx: RunContext, prefix: str, count: int) -> asyncio.subprocess.Process:
-    """The reader of rated records (:mod:`rater.ops.latency_reader`), once it is positioned."""
-    reader = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rater.ops.latency_reader",
-        ctx.bootstrap,
-        ctx.topic("rated-cdrs"),
-        prefix,
-        str(count),
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert reader.stdout is not None
-    line = await asyncio.wait_for(reader.stdout.readline(), 60.0)
-    if line != latency_reader.READY:
-        await reader.wait()
-        raise click.ClickException(f"the latency reader failed to start (exit {reader.returncode})")
-    return reader
 
 
 READER_STOP_S = 10.0  # longest a stopped latency reader may take to report

@@ -93,6 +93,31 @@ async def read(bootstrap: str, topic: str, prefix: bytes, expected: int) -> Seen
         await consumer.stop()
 
 
+async def start(
+    bootstrap: str, topic: str, prefix: str, expected: int
+) -> asyncio.subprocess.Process:
+    """This module as a process of its own, returned once it is positioned (``ready``).
+
+    Its output is to be read to the end: one JSON line of :class:`Seen`.
+    """
+    reader = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rater.ops.latency_reader",
+        bootstrap,
+        topic,
+        prefix,
+        str(expected),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert reader.stdout is not None
+    line = await asyncio.wait_for(reader.stdout.readline(), 60.0)
+    if line != READY:
+        await reader.wait()
+        raise click.ClickException(f"the latency reader failed to start (exit {reader.returncode})")
+    return reader
+
+
 @click.command()
 @click.argument("bootstrap")
 @click.argument("topic")

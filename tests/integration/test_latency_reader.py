@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
 from rater.localkafka.admin import TopicFactory
-from rater.ops.latency_reader import READY
+from rater.ops.latency_reader import start
 
 pytestmark = pytest.mark.integration
-
-
-async def start(bootstrap: str, topic: str, expected: int) -> asyncio.subprocess.Process:
-    reader = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rater.ops.latency_reader",
-        bootstrap,
-        topic,
-        "lat0",
-        str(expected),
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert reader.stdout is not None
-    assert await asyncio.wait_for(reader.stdout.readline(), 60) == READY
-    return reader
 
 
 async def report(reader: asyncio.subprocess.Process) -> dict[str, list[float]]:
@@ -48,7 +31,7 @@ async def test_reports_the_latency_cdrs_written_after_it_is_ready(
     topic = await topic_factory.create("rated-cdrs", partitions=2)
     async with AIOKafkaProducer(bootstrap_servers=kafka_bootstrap) as producer:
         await producer.send_and_wait(topic, rated("lat0-9"), key=b"t-1")  # before: not read
-        reader = await start(kafka_bootstrap, topic, expected=2)
+        reader = await start(kafka_bootstrap, topic, "lat0", expected=2)
         await producer.send_and_wait(topic, rated("c-5"), key=b"t-2")  # the backlog's: not ours
         first = await producer.send_and_wait(topic, rated("lat0-0"), key=b"t-1")
         await producer.send_and_wait(topic, rated("lat0-1"), key=b"t-1")
@@ -62,6 +45,6 @@ async def test_stopped_early_it_reports_what_it_has_seen(
     kafka_bootstrap: str, topic_factory: TopicFactory
 ) -> None:
     topic = await topic_factory.create("rated-cdrs", partitions=2)
-    reader = await start(kafka_bootstrap, topic, expected=5)
+    reader = await start(kafka_bootstrap, topic, "lat0", expected=5)
     reader.terminate()
     assert await report(reader) == {"indexes": [], "read_ms": [], "record_ms": []}
