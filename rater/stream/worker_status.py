@@ -41,10 +41,10 @@ class FaustWorkerStatus:
     def _moving(self) -> str | None:
         """Why no partition of this worker can be trusted now, if one is moving."""
         app = self.app
+        if app.tables.recovery.in_recovery:  # within a rebalance: the more precise reason
+            return "restoring state from the changelog"
         if app.rebalancing:
             return "rebalancing: partitions are being reassigned"
-        if app.tables.recovery.in_recovery:
-            return "restoring state from the changelog"
         if not app.consumer.flow_active:
             return "rebalancing: consumption is paused"
         return None
