@@ -94,6 +94,15 @@ def openapi() -> dict[str, Any]:
                     },
                 }
             },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This description.",
+                    "responses": {
+                        "200": _json({"type": "object"}, "OpenAPI 3.0 description."),
+                        **_errors(401),
+                    },
+                }
+            },
             "/tenants/{tenant_id}/balance": {
                 "get": {
                     "summary": "A tenant's balance from committed state; any worker answers.",
