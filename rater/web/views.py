@@ -43,6 +43,7 @@ def stats_of(rater: PartitionRater, feed: TariffFeed) -> dict[str, Any]:
         "batches_committed": counters.batches,
         "outputs_committed": dict(sorted(counters.outputs.items())),
         "last_commit_at": None if last is None else format_time(last),
+        "records_moved": rater.placement.moved,  # to their tenant's partition (SPEC 11)
         "tariff_rows": len(feed.index),
         "tariff_rows_rejected": len(feed.rejected),
     }

@@ -150,3 +150,53 @@ def test_records_not_covered_still_go_up_to_the_other_topics_last_release() -> N
     released = a.release(TPS, caught_up_at(8), now=0)
     assert stamps(released, CDRS) == [15]  # no event can come before 20: one was released
     assert a.held(CDRS) == 1
+
+
+# --- partitions whose timestamps go back in time (moved records, placement.py) ----------
+
+
+def test_a_moved_record_older_than_one_before_it_is_not_passed_by_the_other_topic() -> None:
+    """[100, 300, 150] and [50, 400]: 150 is held behind 300, so nothing above 150 on
+    the other topic may go before it; all of cdrs can go with 50."""
+    a = Aligner()
+    a.add(CDRS, recs(100, 300, 150), now=0, arrived=0)
+    a.add(EVENTS, recs(50, 400), now=0, arrived=0)
+    released = a.release(TPS, nothing_caught_up, now=0)
+    assert stamps(released, CDRS) == [100, 300, 150]
+    assert stamps(released, EVENTS) == [50]
+
+
+def test_an_event_waits_for_an_older_cdr_held_behind_a_newer_one() -> None:
+    """The rule of in-order partitions would release event 200 before cdr 150."""
+    a = Aligner()
+    a.add(CDRS, recs(300, 150, 400), now=0, arrived=0)
+    a.add(EVENTS, recs(200, 500), now=0, arrived=0)
+    released = a.release(TPS, nothing_caught_up, now=0)
+    assert 200 not in stamps(released, EVENTS) or 150 in stamps(released, CDRS)
+
+
+def test_when_each_topic_waits_for_the_other_both_are_released_whole() -> None:
+    a = Aligner()
+    a.add(CDRS, recs(300, 150), now=0, arrived=0)
+    a.add(EVENTS, recs(200), now=0, arrived=0)
+    released = a.release(TPS, nothing_caught_up, now=0)
+    assert (stamps(released, CDRS), stamps(released, EVENTS)) == ([300, 150], [200])
+    assert a.held(CDRS) == a.held(EVENTS) == 0
+
+
+def test_a_disordered_partition_still_waits_for_an_empty_topic_that_is_not_caught_up() -> None:
+    a = Aligner()
+    a.add(CDRS, recs(300, 150), now=0, arrived=0)
+    assert a.release(TPS, nothing_caught_up, now=0) == {}
+    released = a.release(TPS, caught_up_at(INFINITY), now=0)
+    assert stamps(released, CDRS) == [300, 150]
+
+
+def test_once_the_old_record_is_released_the_partition_is_in_order_again() -> None:
+    a = Aligner()
+    a.add(CDRS, recs(100, 300, 150), now=0, arrived=0)
+    a.add(EVENTS, recs(50, 400), now=0, arrived=0)
+    a.release(TPS, nothing_caught_up, now=0)
+    a.add(CDRS, [Rec(500, 3), Rec(600, 4)], now=1, arrived=1)
+    released = a.release(TPS, nothing_caught_up, now=1)  # the usual rule: 400 <= 600
+    assert (stamps(released, CDRS), stamps(released, EVENTS)) == ([], [400])

@@ -1,0 +1,139 @@
+"""Records a producer put on another partition than their tenant's (SPEC 11, last paragraph).
+
+A tenant's state lives on the partition Kafka's default partitioner (the
+Java client's murmur2) gives its id. Other clients place keys differently
+(librdkafka's default is crc32, Go's sarama fnv-1a), so a tenant's CDRs and
+account events can reach a partition whose owner does not hold its state.
+Such a record is *moved*: the owner of the partition it was written to
+appends a copy to the tenant's partition of the same topic, with the same
+key, value, headers and timestamp, inside the transaction that also commits
+its own applied-offsets marker past the original. The copy is rated there
+like any other record. Decisions: "Any partitioner: misplaced records are
+moved".
+
+- Exactly once: the copy and the marker commit together or not at all; a
+  worker that dies before the commit leaves an aborted copy
+  (``read_committed`` consumers never see it) and the original unapplied.
+- Order: a partition's records are moved in offset order, batch after
+  batch, each batch committed before the next is handled, so the copies of
+  one source partition reach the tenant's partition in the order they were
+  written; with one partitioner all of a tenant's records of a topic come
+  from one source partition. The timestamp is kept, so the tenant's
+  partition merges them with the other topic by time as it merges any record.
+- Cost: records already at home cost one dictionary probe each and no
+  allocation; only a batch with misplaced records is split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
+
+from rater.stream.batches import RecordBatches
+
+# Header on a moved copy: where the original was written (topic:partition:offset),
+# so an operator can trace a copy (and its DLQ record) back to what the producer sent.
+MOVED_FROM = "rater-moved-from"
+
+_KEY_HASHES: dict[bytes, int] = {}  # murmur2 is pure Python in aiokafka: ~5 µs a key
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a key: where the tenant lives."""
+    hashed = _KEY_HASHES.get(key)
+    if hashed is None:
+        if len(_KEY_HASHES) > 1_000_000:
+            _KEY_HASHES.clear()
+        hashed = _KEY_HASHES[key] = murmur2(key) & 0x7FFFFFFF
+    return hashed % partitions
+
+
+Move = tuple[Any, Any]  # (the source topic partition, the consumer record)
+
+
+class Placement:
+    """Tells a partition's records to rate from those to move to their tenant's partition."""
+
+    def __init__(self, partitions: int) -> None:
+        self.partitions = partitions
+        self.moved = 0  # records moved and committed by this worker (its stats)
+        self._homes: dict[bytes, int] = {}  # key -> its tenant's partition
+
+    def home(self, key: bytes) -> int:
+        """The partition of the tenant ``key`` names (remembered: keys repeat)."""
+        home = self._homes.get(key)
+        if home is None:
+            if len(self._homes) > 1_000_000:
+                self._homes.clear()
+            home = self._homes[key] = partition_of(key, self.partitions)
+        return home
+
+    def split(
+        self, partition: int, batch: dict[Any, list[Any]]
+    ) -> tuple[dict[Any, list[Any]], list[Move]]:
+        """The records of ``batch`` to rate here, and those to move, each in offset order.
+
+        A record without a key names no tenant: it stays and is rejected here
+        (``key_mismatch``), as it would be anywhere. The batch itself is
+        returned when nothing is misplaced: the common case builds nothing.
+        """
+        homes = self._homes
+        for records in batch.values():
+            for record in records:
+                key = record.key
+                # the probe settles known keys; home() learns a new one
+                if (
+                    key is not None
+                    and homes.get(key, -1) != partition
+                    and self.home(key) != partition
+                ):
+                    return self._split(partition, batch)
+        return batch, []
+
+    def _split(
+        self, partition: int, batch: dict[Any, list[Any]]
+    ) -> tuple[dict[Any, list[Any]], list[Move]]:
+        stay: dict[Any, list[Any]] = {}
+        moves: list[Move] = []
+        for tp, records in batch.items():
+            kept = []
+            for record in records:
+                if record.key is None or self.home(record.key) == partition:
+                    kept.append(record)
+                else:
+                    moves.append((tp, record))
+            if kept:
+                stay[tp] = kept
+        return stay, moves
+
+    async def forward(self, producer: AIOKafkaProducer, moves: Iterable[Move]) -> None:
+        """Append copies of ``moves`` to their tenants' partitions in ``producer``'s transaction.
+
+        Waits until the broker has them: the caller commits the transaction
+        next, and a copy must not be missing from a committed move. On any
+        failure the transaction is aborted (and a new one begun), so a retry
+        of the batch cannot move a record twice.
+        """
+        batches = RecordBatches(producer)
+        try:
+            for tp, record in moves:
+                origin = f"{tp.topic}:{tp.partition}:{record.offset}".encode()
+                headers = [*(record.headers or ()), (MOVED_FROM, origin)]
+                batches.add_record(
+                    tp.topic,
+                    self.home(record.key),
+                    record.key,
+                    record.value,
+                    record.timestamp,
+                    headers,
+                )
+            await RecordBatches.delivered(await batches.hand_over())
+        except BaseException:
+            try:
+                await producer.abort_transaction()
+            finally:
+                await producer.begin_transaction()
+            raise
