@@ -27,6 +27,7 @@ moved".
 from __future__ import annotations
 
 from collections.abc import Iterable
+from operator import attrgetter
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -52,6 +53,7 @@ def partition_of(key: bytes, partitions: int) -> int:
 
 
 Move = tuple[Any, Any]  # (the source topic partition, the consumer record)
+_KEY_OF = attrgetter("key")
 
 
 class Placement:
@@ -78,24 +80,22 @@ class Placement:
 
         A record without a key names no tenant: it stays and is rejected here
         (``key_mismatch``), as it would be anywhere. The batch itself is
-        returned when nothing is misplaced: the common case builds nothing.
+        returned when nothing is misplaced: the common case builds one small set
+        per topic partition, in C.
         """
-        homes = self._homes
+        here = {partition}
+        probe = self._homes.get
         for records in batch.values():
-            for record in records:
-                key = record.key
-                # the probe settles known keys; home() learns a new one
-                if (
-                    key is not None
-                    and homes.get(key, -1) != partition
-                    and self.home(key) != partition
-                ):
-                    return self._split(partition, batch)
+            # the set of the records' home partitions, built in C: {partition} when every
+            # key is known to live here; an unknown key (None) or no key takes the long way
+            if set(map(probe, map(_KEY_OF, records))) != here:
+                return self._split(partition, batch)
         return batch, []
 
     def _split(
         self, partition: int, batch: dict[Any, list[Any]]
     ) -> tuple[dict[Any, list[Any]], list[Move]]:
+        """:meth:`split` record by record, learning the keys not seen before."""
         stay: dict[Any, list[Any]] = {}
         moves: list[Move] = []
         for tp, records in batch.items():
@@ -107,6 +107,8 @@ class Placement:
                     moves.append((tp, record))
             if kept:
                 stay[tp] = kept
+        if not moves:
+            return batch, []  # only new keys, all living here
         return stay, moves
 
     async def forward(self, producer: AIOKafkaProducer, moves: Iterable[Move]) -> None:
