@@ -208,7 +208,11 @@ class PartitionRater:
                 tariffs_checked = True
         await self.checkpoint("rated", producer)
         if moving:  # in this transaction, before the marker that passes the originals
-            await self.placement.forward(producer, moving)
+            try:
+                await self.placement.forward(producer, moving)  # aborts the transaction if it fails
+            except BaseException:
+                self.forget(partition)  # the rated states were not committed
+                raise
         for tp, records in batch.items():
             applied[tp.topic] = records[-1].offset + 1
         extra = {marker_key: orjson.dumps(applied)}
