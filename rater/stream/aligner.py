@@ -23,9 +23,10 @@ partition (``placement.py``) keeps its producer's timestamp and lands after
 newer ones. While a partition holds such records ("disordered"), the release
 also keeps every released record at or below every record left held on the
 other topic, and when that leaves nothing to release while both topics hold
-records, it releases both whole: the rater applies a batch in timestamp
-order, which keeps each tenant's records in order (decisions: "Any
-partitioner"). Partitions in order take the usual path, unchanged.
+records, it releases them together up to what both have shown: the rater
+applies a batch in timestamp order, which keeps each tenant's records in
+order (decisions: "Any partitioner"). Partitions in order take the usual
+path, unchanged.
 """
 
 from __future__ import annotations
@@ -158,7 +159,9 @@ class Aligner:
         partition holding nothing are those of :meth:`release`. That can
         leave nothing to release (``[300, 150]`` against ``[200]``: 200 waits
         for 150, which waits behind 300): then every partition of ``tps``
-        holds records and all of them are released together.
+        holds records, and each releases up to its last record at or below
+        the newest timestamp all of them have shown (200: 300 and 150, and
+        200), together; the partition that showed the least always has one.
         """
         cut = INFINITY
         covered: list[tuple[float, float]] = []
@@ -202,7 +205,12 @@ class Aligner:
                     counts[tp] = count
                     changed = True
         if len(holding) == len(tps) > 1 and not any(counts.values()):
-            counts = {tp: len(self._held[tp]) for tp in holding}  # see the docstring
+            # Each waits on the other (see the docstring): release together what every
+            # partition has shown up to, with whatever stands before it in its partition.
+            bound = min(self._top[tp] for tp in holding)
+            for tp in holding:
+                stamps = [record.timestamp for record in self._held[tp]]
+                counts[tp] = max((i + 1 for i, ts in enumerate(stamps) if ts <= bound), default=0)
         released: dict[Hashable, list[Any]] = {}
         for tp in holding:
             count = counts[tp]
