@@ -11,8 +11,11 @@ without a kill -9 in the middle.
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
+import zlib
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -96,3 +99,30 @@ async def test_kill_9_while_moving_loses_and_doubles_nothing(
     finally:
         worker.stop()
     await check_moves(settings, misplaced(scenario.messages, place, settings.partitions))
+
+
+@pytest.mark.parametrize("point", ["rated", "sent", "committed"])
+async def test_kill_9_at_a_step_of_a_batch_that_moves_records(
+    settings: Settings, tmp_path: Path, point: str
+) -> None:
+    """SIGKILL at one step of the third batch of crc32-placed input (copies handed to
+    the producer but not committed at ``sent``), then a normal worker finishes."""
+    settings = replace(settings, max_poll_records=25)
+    scenario = build(cdrs_per_tenant=30, seed=zlib.crc32(point.encode()) % 1000)
+    await produce_inputs(settings, scenario.messages, TARIFFS, place=librdkafka_crc32)
+    crashing = WorkerProcess(
+        settings, tmp_path / "crash.log", module="tests.faults.crashing_worker",
+        env={"RATER_CRASH_AT": point, "RATER_CRASH_AFTER": "3"},
+    )
+    crashing.start()
+    try:
+        assert crashing.wait(timeout=120) == -signal.SIGKILL, crashing.log_path.read_text()
+    finally:
+        crashing.kill()
+    survivor = WorkerProcess(settings, tmp_path / "worker.log")
+    survivor.start()
+    try:
+        check(scenario, await wait_for(settings, scenario, survivor))
+    finally:
+        survivor.stop()
+    await check_moves(settings, misplaced(scenario.messages, librdkafka_crc32, settings.partitions))
