@@ -42,13 +42,20 @@ MOVED_FROM = "rater-moved-from"
 _KEY_HASHES: dict[bytes, int] = {}  # murmur2 is pure Python in aiokafka: ~5 µs a key
 
 
+# A tenant id is at most 64 characters, 256 bytes of UTF-8: longer keys name no
+# tenant (a hostile producer's), and are hashed without being remembered.
+CACHED_KEY_BYTES = 256
+
+
 def partition_of(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner gives a key: where the tenant lives."""
     hashed = _KEY_HASHES.get(key)
     if hashed is None:
-        if len(_KEY_HASHES) > 1_000_000:
-            _KEY_HASHES.clear()
-        hashed = _KEY_HASHES[key] = murmur2(key) & 0x7FFFFFFF
+        hashed = murmur2(key) & 0x7FFFFFFF
+        if len(key) <= CACHED_KEY_BYTES:
+            if len(_KEY_HASHES) > 1_000_000:
+                _KEY_HASHES.clear()
+            _KEY_HASHES[key] = hashed
     return hashed % partitions
 
 
@@ -68,9 +75,11 @@ class Placement:
         """The partition of the tenant ``key`` names (remembered: keys repeat)."""
         home = self._homes.get(key)
         if home is None:
-            if len(self._homes) > 1_000_000:
-                self._homes.clear()
-            home = self._homes[key] = partition_of(key, self.partitions)
+            home = partition_of(key, self.partitions)
+            if len(key) <= CACHED_KEY_BYTES:
+                if len(self._homes) > 1_000_000:
+                    self._homes.clear()
+                self._homes[key] = home
         return home
 
     def split(
@@ -78,8 +87,10 @@ class Placement:
     ) -> tuple[dict[Any, list[Any]], list[Move]]:
         """The records of ``batch`` to rate here, and those to move, each in offset order.
 
-        A record without a key names no tenant: it stays and is rejected here
-        (``key_mismatch``), as it would be anywhere. The batch itself is
+        A record without a key, or with a key longer than any tenant id, names
+        no tenant: it stays and is rejected here (``key_mismatch``), as it
+        would be anywhere (and a long key is not even hashed: murmur2 is
+        pure Python in aiokafka). The batch itself is
         returned when nothing is misplaced: the common case builds one small set
         per topic partition, in C.
         """
@@ -101,7 +112,9 @@ class Placement:
         for tp, records in batch.items():
             kept = []
             for record in records:
-                if record.key is None or self.home(record.key) == partition:
+                key = record.key
+                # no key, or longer than a tenant id: names no tenant, rejected here
+                if key is None or len(key) > CACHED_KEY_BYTES or self.home(key) == partition:
                     kept.append(record)
                 else:
                     moves.append((tp, record))

@@ -71,3 +71,15 @@ def test_other_clients_partitioners_match_their_reference_values() -> None:
     assert librdkafka_crc32(b"a", 1_000_000) == 0xE8B7BE43 % 1_000_000
     assert java_murmur2(b"a", N) == partition_of(b"a", N)
     assert set(PARTITIONERS) == {"murmur2", "crc32", "fnv1a"}
+
+
+def test_keys_longer_than_any_tenant_id_stay_and_are_not_remembered() -> None:
+    """A hostile producer's unique 200 kB keys name no tenant: rejected where they are,
+    without filling the worker's memory."""
+    placement = Placement(N)
+    key = b"k" * 200_000
+    for partition in range(N):
+        batch = batch_of(key)
+        assert placement.split(partition, batch) == (batch, [])
+    assert key not in placement._homes
+    assert partition_of(b"t" * 257, N) == partition_of(b"t" * 257, N)
