@@ -72,9 +72,6 @@ IDLE_TIMEOUT_S = 60.0
 # --- pure: decoding and choosing -----------------------------------------------------
 
 
-ENCODINGS = ("utf-8", "base64")
-
-
 def raw_bytes(text: str | None, encoding: str | None) -> bytes | None:
     """The bytes a DLQ record holds as ``text`` with its ``*_encoding`` (SPEC 8).
 
