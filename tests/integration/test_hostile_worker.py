@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -126,14 +125,14 @@ async def produce_raw(settings: Settings, topic: str, records: list) -> None:
 )
 @given(st.lists(HOSTILE, min_size=5, max_size=15), st.randoms(use_true_random=False))
 def test_hostile_records_go_to_the_dlq_and_the_worker_rates_the_rest(
-    kafka_bootstrap: str, hostile: list, rng: random.Random
+    kafka_bootstrap: str, tmp_path: Path, hostile: list, rng: random.Random
 ) -> None:
-    asyncio.run(run(kafka_bootstrap, hostile, rng))
+    asyncio.run(run(kafka_bootstrap, tmp_path, hostile, rng))
 
 
-async def run(bootstrap: str, hostile: list, rng: random.Random) -> None:
+async def run(bootstrap: str, tmp_path: Path, hostile: list, rng: random.Random) -> None:
     prefix = f"t-{uuid.uuid4().hex[:8]}-"
-    data = Path(tempfile.mkdtemp(prefix="hostile-"))
+    data = tmp_path / prefix  # one per example: the examples share the test's tmp_path
     settings = Settings(
         bootstrap_servers=bootstrap, app_id=prefix + "rater", topic_prefix=prefix,
         partitions=4, data_dir=data / "data", expiry_sweep=False, web_port=0,
