@@ -20,6 +20,7 @@ from rater.stream.consumer import BatchConsumer, RaterTransport
 from rater.stream.heap_trim import TRIM_INTERVAL_S, heap_trimmer
 from rater.stream.membership import watch_static_membership
 from rater.stream.partition import PartitionRater
+from rater.stream.rebalance_seek import RevokedSeekGuard
 from rater.stream.recovery_ends import PromptTableManager, ReachableEndsConsumer
 from rater.stream.rocks_memory import share_one_budget
 from rater.stream.settings import Settings
@@ -47,7 +48,7 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
 
     consumer_class = type(
         "RaterConsumer",
-        (ReachableEndsConsumer, BatchConsumer),
+        (ReachableEndsConsumer, RevokedSeekGuard, BatchConsumer),
         {
             "hot_topics": hot,
             "changelog_client_kwargs": {
