@@ -106,26 +106,39 @@ async def wait_until(what: str, condition: object, timeout: float, worker: Worke
         await asyncio.sleep(0.01)  # poll interval of a measurement, not a synchronisation
 
 
-async def measure(mode: Mode, bootstrap: str, work: Path, kills: int, rate: float,
-                  settle: float) -> None:
+async def measure(
+    mode: Mode, bootstrap: str, work: Path, kills: int, rate: float, settle: float
+) -> None:
     run = f"restart-{uuid.uuid4().hex[:6]}-"
     settings = Settings(
-        bootstrap_servers=bootstrap, app_id=run + "rater", topic_prefix=run, partitions=8,
-        data_dir=work / f"{mode.name.split()[0]}-data", web_port=0, expiry_sweep=False,
+        bootstrap_servers=bootstrap,
+        app_id=run + "rater",
+        topic_prefix=run,
+        partitions=8,
+        data_dir=work / f"{mode.name.split()[0]}-data",
+        web_port=0,
+        expiry_sweep=False,
         instance_id=mode.instance_id,
     )
     await ensure_topics(settings)
-    traffic = Traffic(TrafficConfig(
-        end_us=time.time_ns() // 1000 - 60_000_000, cdrs=10_000_000, tenants=200,
-        tariff_rows=200, seed=7, cdr_id_prefix=run,
-    ))
+    traffic = Traffic(
+        TrafficConfig(
+            end_us=time.time_ns() // 1000 - 60_000_000,
+            cdrs=10_000_000,
+            tenants=200,
+            tariff_rows=200,
+            seed=7,
+            cdr_id_prefix=run,
+        )
+    )
     producer = new_producer(settings)
     await producer.start()
     sender = BatchSender(producer)
     await sender.prepare(settings.topic(t) for t in (TARIFFS, ACCOUNT_EVENTS, CDRS))
     await produce_setup(sender, settings, traffic)
-    feed = asyncio.ensure_future(produce_cdrs(
-        sender, settings.topic(CDRS), traffic.cdrs(), 10_000_000, rate))
+    feed = asyncio.ensure_future(
+        produce_cdrs(sender, settings.topic(CDRS), traffic.cdrs(), 10_000_000, rate)
+    )
     outputs = Outputs()
     reader = asyncio.ensure_future(read_outputs(settings, outputs))
     worker = WorkerProcess(settings, work / f"{mode.name.split()[0]}-worker.log")
@@ -138,7 +151,8 @@ async def measure(mode: Mode, bootstrap: str, work: Path, kills: int, rate: floa
             await wait_until(
                 "steady output",
                 lambda: time.time() - ready_at > settle and len(outputs.received) > seen,  # noqa: B023
-                GIVE_UP_S, worker,
+                GIVE_UP_S,
+                worker,
             )
             start = len(outputs.received)
             killed_at = time.time()
@@ -148,7 +162,8 @@ async def measure(mode: Mode, bootstrap: str, work: Path, kills: int, rate: floa
                 await wait_until(
                     "output after the restart",
                     lambda: outputs.first_stamped_after(killed_at, start) is not None,  # noqa: B023
-                    GIVE_UP_S, worker,
+                    GIVE_UP_S,
+                    worker,
                 )
             except (TimeoutError, RuntimeError) as exc:
                 mode.failures += 1
@@ -159,8 +174,10 @@ async def measure(mode: Mode, bootstrap: str, work: Path, kills: int, rate: floa
             back = outputs.first_stamped_after(killed_at, start)
             assert back is not None
             mode.seconds.append(back - killed_at)
-            print(f"{mode.name} kill {kill}: output again after {back - killed_at:.2f} s",
-                  file=sys.stderr)
+            print(
+                f"{mode.name} kill {kill}: output again after {back - killed_at:.2f} s",
+                file=sys.stderr,
+            )
     finally:
         worker.stop()
         for task in (feed, reader):
@@ -179,8 +196,8 @@ def report(modes: list[Mode], command: str, broker: str, rate: float, settle: fl
         "200 tenants); it is killed with SIGKILL and started again at once. Measured: from",
         "the kill to the moment a `read_committed` consumer of `rated-cdrs` receives the",
         "first record the restarted worker wrote. The two modes ran back to back on the",
-        "same broker. Produced by `load/restart_time.py` (decisions.md, \"Static group",
-        "membership\").",
+        'same broker. Produced by `load/restart_time.py` (decisions.md, "Static group',
+        'membership").',
         "",
         "| | |",
         "|---|---|",
@@ -220,8 +237,10 @@ def main() -> None:
     args = parser.parse_args()
     command = shlex.join([".venv/bin/python", "load/restart_time.py", *sys.argv[1:]])
     work = Path(tempfile.mkdtemp(prefix="rater-restart-"))
-    modes = [Mode("dynamic (no RATER_INSTANCE_ID)", None),
-             Mode("static (RATER_INSTANCE_ID=worker-0)", "worker-0")]
+    modes = [
+        Mode("dynamic (no RATER_INSTANCE_ID)", None),
+        Mode("static (RATER_INSTANCE_ID=worker-0)", "worker-0"),
+    ]
     modes = [mode for mode in modes if args.only in (None, mode.name.split()[0])]
     with bench_broker() as (bootstrap, broker, _pid):
         for mode in modes:
