@@ -229,6 +229,9 @@ class _LateTransactions:
     async def settle(self, partition: int, written: Any) -> None:
         await self._app.consumer.transactions.settle(partition, written)
 
+    async def committed(self, partition: int, tp: Any, span: tuple[int, int]) -> bool | None:
+        return await self._app.consumer.transactions.committed(partition, tp, span)  # type: ignore[no-any-return]
+
 
 def _start_once(feed: TariffFeed) -> Any:
     lock = asyncio.Lock()

@@ -112,6 +112,10 @@ class Transactions(Protocol):
 
     async def renew(self, partition: int) -> bool: ...
 
+    async def committed(
+        self, partition: int, tp: TopicPartition, span: tuple[int, int]
+    ) -> bool | None: ...
+
     async def settle(
         self, partition: int, written: Mapping[TopicPartition, tuple[int, int]]
     ) -> None: ...
@@ -164,6 +168,8 @@ class PartitionRater:
         self.transactions = transactions
         self.clock = clock
         self.failing: dict[int, Failing] = {}
+        # A batch whose commit raised and whose outcome is not known yet (_committed_anyway).
+        self._in_doubt: dict[int, tuple[Any, tuple[int, int], dict[bytes, bytes | None], Any]] = {}
         self.caches: dict[int, StateCache] = {}
         self.cdrs_topic = settings.topic("cdrs")
         self.events_topic = settings.topic("account-events")
@@ -270,6 +276,8 @@ class PartitionRater:
         (AddOffsetsToTxn, TxnOffsetCommit): a third of the commit's latency.
         """
         started = time.perf_counter()
+        if partition in self._in_doubt:
+            await self._resolve_in_doubt(partition)  # before anything is replayed
         producer = self.producer_for(partition)
         marker_key = applied_key(partition)
         raw_marker = self.table.get(partition, marker_key)
@@ -401,14 +409,23 @@ class PartitionRater:
         tariff_dlq = self._tariff_rejections(partition) if partition == 0 else None
         if tariff_dlq is not None:
             encoded[TARIFF_DLQ_KEY] = tariff_dlq[1]
+        ending = False
+        written: dict[TopicPartition, tuple[int, int]] = {}
         try:
             written = await self._send(producer, partition, emitted, encoded, tariff_dlq)
             written.update(moved or {})  # the moved copies must be stable too
             await self.checkpoint("sent", producer)
+            ending = True
             await producer.commit_transaction()
             await self.checkpoint("committed", producer)
             await self.transactions.settle(partition, written)
             await producer.begin_transaction()
+        except Exception as exc:
+            self.forget(partition)
+            if not ending:
+                raise
+            if not await self._committed_anyway(partition, written, exc, encoded, journals):
+                raise
         except BaseException:
             self.forget(partition)
             raise
@@ -420,6 +437,51 @@ class PartitionRater:
         self.metrics.outputs_committed(
             partition, emitted if tariff_dlq is None else emitted + tariff_dlq[0]
         )
+
+    async def _committed_anyway(
+        self,
+        partition: int,
+        written: dict[TopicPartition, tuple[int, int]],
+        exc: Exception,
+        encoded: dict[bytes, bytes | None],
+        journals: list[StoredSeenIds],
+    ) -> bool:
+        """Whether a batch whose commit raised was committed all the same.
+
+        aiokafka can fail a commit the coordinator did record (its sender dies
+        on a connection closed while it looks the coordinator up again); a
+        replay would then double the batch (docs/decisions.md "Fenced
+        producers"). The changelog partition is in every batch, so its
+        records say which it was. An outcome that cannot be told yet keeps
+        the partition failing, and asks again before its next batch
+        (:meth:`_resolve_in_doubt`), rather than risk the replay.
+        """
+        tp = TopicPartition(self.changelog_topic, partition)
+        span = written.get(tp)
+        if span is None:
+            return False
+        self._in_doubt[partition] = (tp, span, encoded, journals)
+        try:
+            committed = await self._resolve_in_doubt(partition)
+        except Exception as unknown:
+            raise RuntimeError(
+                f"partition {partition}: commit failed ({exc!r}) and its outcome is not "
+                f"known yet ({unknown!r}); not replaying it"
+            ) from exc
+        if committed:
+            log.warning("partition %d: commit reported %r but was committed", partition, exc)
+        return committed
+
+    async def _resolve_in_doubt(self, partition: int) -> bool:
+        """Settle a batch whose commit failed: True if it was committed (and is now stored)."""
+        tp, span, encoded, journals = self._in_doubt[partition]
+        committed = await self.transactions.committed(partition, tp, span)
+        del self._in_doubt[partition]
+        if committed:  # as after a commit that answered: the table, then the seen ids
+            self.table.write(partition, encoded, span[1])
+            for journal in journals:
+                journal.stored()
+        return bool(committed)
 
     @staticmethod
     def _changed_records(
