@@ -35,6 +35,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "RATER_MAX_POLL_RECORDS": str(settings.max_poll_records),
         "RATER_ROCKSDB_MEMORY_MB": str(settings.rocksdb_memory_mb),
         "RATER_WEB_PORT": str(settings.web_port),
+        "RATER_WEB_HOST": settings.web_host or "",
+        "RATER_API_TOKEN": settings.api_token or "",
     }
 
 

@@ -24,6 +24,9 @@ from rater.stream.rocks_memory import share_one_budget
 from rater.stream.settings import Settings
 from rater.stream.tariff_feed import TariffFeed
 from rater.stream.transactions import PartitionTransactions
+from rater.stream.worker_status import FaustWorkerStatus
+from rater.web.admin import EventProducer
+from rater.web.http import MAX_BODY, token_guard
 from rater.web.views import add_views
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,7 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
         {"Consumer": consumer_class, "TransactionManager": transactions_class},
     )
     app_class = type("RaterAppForSettings", (RaterApp,), {"transport_class": transport_class})
+    web_host = {"web_host": settings.web_host} if settings.web_host else {}
     app = app_class(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
@@ -71,6 +75,16 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
         value_serializer="raw",
         web_enabled=settings.web_port > 0,
         web_port=settings.web_port or 6066,
+        **web_host,
+        # Faust's own views are off: /table served raw state, and SPEC 11 says what is served.
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_application_options={
+            "client_max_size": MAX_BODY,
+            "middlewares": [token_guard(settings.api_token)],
+        },
         datadir=str(settings.data_dir),
         broker_max_poll_records=settings.max_poll_records,
         broker_session_timeout=10.0,
@@ -105,10 +119,11 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
             raise RuntimeError("account events must take the batch path")
 
     feed = TariffFeed(settings.bootstrap_servers, settings.topic("tariffs"), client_kwargs)
+    store = RocksStates(table.data)
     rater = PartitionRater(
         settings,
         feed,
-        RocksStates(table.data),
+        store,
         changelog,
         _LateTransactions(app),
     )
@@ -123,6 +138,7 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
     @app.on_partitions_revoked.connect
     async def _forget(sender: AppT, revoked: Any, **_: Any) -> None:
         rater.forget()  # a partition may come back after another owner changed its state
+        rater.metrics.forget()  # its blocked tenants too
 
     if settings.expiry_sweep:
 
@@ -137,8 +153,19 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
         async def _trim_heap() -> None:
             await asyncio.to_thread(trim)
 
+    status = FaustWorkerStatus(app, settings, store, TABLE)
+    rater.metrics.attach(status)
     if settings.web_port:
-        add_views(app, rater, feed)
+        producer = EventProducer(
+            settings.bootstrap_servers, settings.topic("account-events"), client_kwargs
+        )
+        router = add_views(app, rater, feed, status, rater.metrics, producer)
+
+        @app.on_before_shutdown.connect
+        async def _close_api_clients(sender: AppT, **_: Any) -> None:
+            await producer.stop()
+            await router.close()
+
     app.rater = rater  # type: ignore[attr-defined]
     app.tariff_feed = feed  # type: ignore[attr-defined]
     return app, rater

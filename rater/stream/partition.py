@@ -31,6 +31,7 @@ from rater.core.errors import INTERNAL_ERROR, NO_TARIFF
 from rater.core.outputs import Output
 from rater.core.processor import Processor
 from rater.core.state import StoredSeenIds, TenantState
+from rater.observability.metrics import RaterMetrics
 from rater.stream.batches import RecordBatches
 from rater.stream.committed import CommittedStates, seen_prefix
 from rater.stream.settings import Settings
@@ -181,6 +182,7 @@ class PartitionRater:
         self.events_topic = settings.topic("account-events")
         self.topic_names = {name: settings.topic(name) for name in out.OUTPUT_TOPICS}
         self.counters = Counters()
+        self.metrics = RaterMetrics(settings.topic_prefix)  # SPEC 11: committed work only
         self._last_written: dict[int, set[TopicPartition]] = {}  # see _open_partitions
 
     async def checkpoint(self, point: str, producer: AIOKafkaProducer) -> None:
@@ -273,6 +275,7 @@ class PartitionRater:
         in the transaction cost two more sequential round trips per batch
         (AddOffsetsToTxn, TxnOffsetCommit): a third of the commit's latency.
         """
+        started = time.perf_counter()
         producer = self.producer_for(partition)
         marker_key = applied_key(partition)
         raw_marker = self.table.get(partition, marker_key)
@@ -311,6 +314,7 @@ class PartitionRater:
         extra = {marker_key: orjson.dumps(applied)}
         await self._commit(partition, producer, processor, emitted, extra)
         self.counters.committed(sum(len(records) for records in batch.values()), emitted)
+        self.metrics.inputs_committed(partition, batch, time.perf_counter() - started)
         await self.checkpoint("stored", producer)
         return self._group_offsets(fetched, applied)
 
@@ -407,6 +411,9 @@ class PartitionRater:
             self.table.write(partition, encoded, changelog[1])
         for journal in journals:
             journal.stored()
+        self.metrics.outputs_committed(
+            partition, emitted if tariff_dlq is None else emitted + tariff_dlq[0]
+        )
 
     @staticmethod
     def _changed_records(

@@ -67,6 +67,8 @@ class Settings:
     partitions: int = 8
     data_dir: Path = Path(".data")
     web_port: int = 6066  # 0: no web server
+    web_host: str | None = None  # how other workers reach this one (None: the host name)
+    api_token: str | None = field(default=None, repr=False)  # SPEC 11 bearer token
     expiry_sweep: bool = True
     sweep_interval_s: float = 3600.0
     max_poll_records: int = 5000
@@ -87,6 +89,8 @@ class Settings:
             partitions=_positive_int(env, "RATER_PARTITIONS", 8),
             data_dir=Path(env.get("RATER_DATA_DIR", ".data")),
             web_port=_port(env, "RATER_WEB_PORT", 6066),
+            web_host=env.get("RATER_WEB_HOST") or None,
+            api_token=env.get("RATER_API_TOKEN") or None,
             expiry_sweep=_switch(env, "RATER_EXPIRY_SWEEP", True),
             sweep_interval_s=float(_positive_int(env, "RATER_SWEEP_INTERVAL_S", 3600)),
             max_poll_records=_positive_int(env, "RATER_MAX_POLL_RECORDS", 5000),
