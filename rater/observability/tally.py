@@ -45,6 +45,7 @@ class OutputTally:
         self.rated = 0
         self.rated_zero = 0  # rated at no charge (pool minutes, zero duration)
         self.dlq: Counter[str] = Counter()
+        self.dlq_by_source: Counter[str] = Counter()  # source topic (as named on the broker)
         self.dlq_examples: dict[str, deque[dict[str, Any]]] = {}
         self.topups_requested = 0
         self.topups_succeeded = 0
@@ -90,6 +91,7 @@ class OutputTally:
     def _dlq(self, value: dict[str, Any]) -> None:
         code = value["error"]["code"]
         self.dlq[code] += 1
+        self.dlq_by_source[value["source_topic"]] += 1
         examples = self.dlq_examples.setdefault(code, deque(maxlen=EXAMPLES_PER_CODE))
         raw = value.get("value") or ""
         examples.append(
