@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -78,11 +79,9 @@ class Tenant:
     contact: str | None = None
     language: str = "en"
 
-    def meaning(self, balance: str | None, blocked: bool) -> str:
+    def meaning(self, balance: Decimal, blocked: bool) -> str:
         """What a balance means for this tenant, in a sentence."""
-        if balance is None:
-            return "no balance change yet"
-        value = float(balance)
+        value = balance
         if self.switch_to_nce and self.auto_recharge is None:
             return (
                 "post-usage billing: credits spent first, calls beyond them go to overage"
@@ -104,7 +103,7 @@ class Tenant:
 def tenants() -> list[Tenant]:
     mix: list[Tenant] = []
     for n in range(1, 13):
-        credits = ("4", "8", "15", "30", "60")[n % 5]
+        credits = ("5", "20", "50", "100", "150")[n % 5]
         mix.append(Tenant(f"prepaid-{n:02d}", "prepaid", credits, weight=1.0 + (n % 4)))
     for n in range(1, 9):
         mix.append(
@@ -166,9 +165,9 @@ def setup_events(mix: list[Tenant], now_us: int, expire_after_s: float) -> list[
     for tenant in mix:
         tid = tenant.tenant_id
         opened_at = now_us
+        expires_at = now_us + int(expire_after_s * US)
         if tenant.kind == "expiring":
-            # Bought 12 months before it expires, a few seconds into the demo.
-            opened_at = add_months(now_us + int(expire_after_s * US), -12)
+            opened_at = add_months(expires_at, -12)  # bought 12 months before it expires
         base = {"tenant_id": tid, "at": format_time(opened_at)}
         opened: dict[str, Any] = {
             "type": "account_opened",
@@ -188,6 +187,17 @@ def setup_events(mix: list[Tenant], now_us: int, expire_after_s: float) -> list[
                 **base,
             }
         )
+        if tenant.kind == "expiring":  # 10 days before expiry: the 30-day notice (SPEC 6.5)
+            events.append(
+                {
+                    "type": "contact_changed",
+                    "event_id": f"contact-{tid}",
+                    "tenant_id": tid,
+                    "at": format_time(expires_at - 10 * 86_400 * US),
+                    "contact_email": tenant.contact,
+                    "language": tenant.language,
+                }
+            )
         base = {"tenant_id": tid, "at": at}
         for pool, minutes in tenant.pools.items():
             events.append(

@@ -83,9 +83,7 @@ def _balances_table(run: Run, tally: OutputTally) -> Table:
     table.add_column("what it means")
     for tenant_id, balance in tally.lowest_balances(LOWEST):
         tenant = by_id.get(tenant_id)
-        meaning = (
-            tenant.meaning(str(balance), tenant_id in tally.blocked) if tenant else "unknown tenant"
-        )
+        meaning = tenant.meaning(balance, tenant_id in tally.blocked) if tenant else "?"
         table.add_row(
             tenant_id, Text(f"{balance:,.2f}", style="red" if balance < 0 else ""), meaning
         )
