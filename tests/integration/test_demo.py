@@ -26,8 +26,18 @@ def test_demo_summary_is_what_the_topics_hold(kafka_bootstrap: str, tmp_path: Pa
     summary_path = tmp_path / "summary.json"
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "rater", "demo", "--duration", "8", "--rate", "60",
-         "--summary-json", str(summary_path)],
+        [
+            sys.executable,
+            "-m",
+            "rater",
+            "demo",
+            "--duration",
+            "8",
+            "--rate",
+            "60",
+            "--summary-json",
+            str(summary_path),
+        ],
         cwd=tmp_path,
         env=os.environ | {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "COLUMNS": "120"},
         stdin=subprocess.DEVNULL,

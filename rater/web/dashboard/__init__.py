@@ -91,13 +91,17 @@ class Sampler:
             (bound, cumulative - dict(buckets0).get(bound, 0.0)) for bound, cumulative in buckets
         ]
         window_count = count - count0
+        over = "window"
+        if not window_count:  # no batch lately: show the whole run rather than nothing
+            window_buckets, window_count, total0, over = buckets, count, 0.0, "since start"
         return {
             "cdrs_rated_total": int(rated),
             "cdrs_per_s": round((rated - rated0) / span, 1) if span > 0 else None,
             "window_s": round(span, 1),
             "batches": {
                 "total": int(count),
-                "in_window": int(window_count),
+                "over": over,
+                "counted": int(window_count),
                 "mean_ms": (
                     round((total - total0) / window_count * 1000, 1) if window_count else None
                 ),

@@ -37,7 +37,7 @@ function draw(data) {
     figure("batch-p50", b.p50_ms_at_most === null ? "–" : "≤ " + b.p50_ms_at_most + " ms", "p50"),
     figure("batch-p99", b.p99_ms_at_most === null ? "–" : "≤ " + b.p99_ms_at_most + " ms", "p99"),
     figure("batch-mean", b.mean_ms === null ? "–" : b.mean_ms + " ms", "mean"),
-    figure("batch-count", num(b.in_window), "batches in window")
+    figure("batch-count", num(b.counted), b.over === "window" ? "batches in the last seconds" : "batches since start (none lately)")
   );
   fill(
     "lag",
