@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -29,6 +30,7 @@ from rater.observability.status import WorkerStatus
 
 INPUT_TOPICS = ("cdrs", "account-events")
 # A batch takes a few ms to a few s (a large catch-up batch on a loaded machine).
+_topic_of = itemgetter(0)  # of an Output
 BATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -96,7 +98,7 @@ class RaterMetrics:
     def outputs_committed(self, partition: int, emitted: Iterable[Output]) -> None:
         """A transaction committed these outputs (a batch's or a sweep's)."""
         emitted = emitted if isinstance(emitted, list) else list(emitted)
-        counts = Tally(topic for topic, _, _ in emitted)
+        counts = Tally(map(_topic_of, emitted))  # half the time of a generator (C loop)
         for topic, count in counts.items():
             self._outputs[topic].inc(count)
         rated = counts.get(out.RATED_CDRS)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
+from faust.exceptions import ConsumerNotStarted
 
 from rater.core.codec import decode_state
 from rater.core.state import StoredSeenIds, TenantState
@@ -34,9 +35,16 @@ class FaustWorkerStatus:
         self.table = table
         self.inputs = {settings.topic(name): name for name in ("cdrs", "account-events")}
 
+    def _assignment(self) -> set[Any]:
+        """The consumer's assignment; empty before its thread has started (the web
+        server answers from the worker's first moments)."""
+        try:
+            return set(self.app.consumer.assignment())
+        except ConsumerNotStarted:
+            return set()
+
     def _assigned(self) -> set[int]:
-        consumer = self.app.consumer
-        return {tp.partition for tp in consumer.assignment() if tp.topic in self.inputs}
+        return {tp.partition for tp in self._assignment() if tp.topic in self.inputs}
 
     def _moving(self) -> str | None:
         """Why no partition of this worker can be trusted now, if one is moving."""
@@ -127,7 +135,7 @@ class FaustWorkerStatus:
         for partition in self.owned_partitions():
             raw = self.store.get(partition, applied_key(partition))
             applied: dict[str, int] = orjson.loads(raw) if raw else {}
-            for tp in consumer.assignment():
+            for tp in self._assignment():
                 if tp.topic not in self.inputs or tp.partition != partition:
                     continue
                 state = consumer._fetch_state(tp)  # aiokafka 0.14 (pinned), as consumer.py

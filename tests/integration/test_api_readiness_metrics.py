@@ -79,35 +79,44 @@ async def test_metrics_equal_the_output_topics_and_ready_waits_for_the_restore(
         await produce_inputs(settings, messages, TARIFFS)
         topics = {name: settings.topic(name) for name in OUTPUT_TOPICS}
 
-        async def metrics_as_topics() -> tuple[dict, dict] | None:
+        inputs = Counter(topic for topic, _, _ in messages)
+        dlq_codes = [*scenario.rejected, "invalid_json", "key_mismatch", "unknown_account"]
+
+        async def scrape_and_read() -> tuple[dict, dict]:
             status, text = await call(worker.port, "GET", "/metrics")
             assert status == 200
-            got = counters(text)
             records = {
                 name: await read_all(settings.bootstrap_servers, topic)
                 for name, topic in topics.items()
             }
-            rated = len(records["rated-cdrs"])
-            if rated < len(scenario.expected["rated-cdrs"]) or got["rater_cdrs_rated_total"][
-                ""
-            ] != float(rated):
-                return None
-            return got, records
+            return counters(text), records
 
-        got, records = await until("every rated CDR counted", metrics_as_topics, 120, [worker])
-        codes = Counter(orjson.loads(r.value)["error"]["code"] for r in records["rater-dlq"])
-        assert codes == Counter(
-            [*scenario.rejected, "invalid_json", "key_mismatch", "unknown_account"]
-        )
-        assert got["rater_output_records_total"] == {
-            name: float(len(found)) for name, found in records.items()
-        }
-        assert got["rater_dlq_records_total"] == {code: float(codes[code]) for code in CODES}
-        inputs = Counter(topic for topic, _, _ in messages)
+        # Poll until every input is counted and the output counters equal the topics (a
+        # transaction's markers may become readable a moment after its commit returned).
+        deadline = time.monotonic() + 120
+        while True:
+            got, records = await scrape_and_read()
+            done = got["rater_input_records_total"] == {
+                "cdrs": float(inputs["cdrs"]),
+                "account-events": float(inputs["account-events"]),
+            } and got["rater_output_records_total"] == {
+                name: float(len(found)) for name, found in records.items()
+            }
+            if done or time.monotonic() >= deadline:
+                break
+            assert worker.alive(), worker.tail()
+            await asyncio.sleep(0.5)  # poll interval; the loop exits on the condition above
         assert got["rater_input_records_total"] == {
             "cdrs": float(inputs["cdrs"]),
             "account-events": float(inputs["account-events"]),
         }
+        codes = Counter(orjson.loads(r.value)["error"]["code"] for r in records["rater-dlq"])
+        assert codes == Counter(dlq_codes)
+        assert got["rater_output_records_total"] == {
+            name: float(len(found)) for name, found in records.items()
+        }
+        assert len(records["rated-cdrs"]) == len(scenario.expected["rated-cdrs"])
+        assert got["rater_dlq_records_total"] == {code: float(codes[code]) for code in CODES}
         assert got["rater_cdrs_rated_total"] == {"": float(len(records["rated-cdrs"]))}
         assert got["rater_owned_partitions"] == {"": float(settings.partitions)}
         blocked = sum(state.blocked for state in scenario.states.values())

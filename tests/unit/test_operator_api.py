@@ -8,6 +8,7 @@ between answering, forwarding and 503, against a fake worker status.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
@@ -24,6 +25,9 @@ from rater.core.errors import Rejected
 from rater.core.messages import decode_account_event
 from rater.core.state import TenantState
 from rater.observability.metrics import RaterMetrics
+from rater.stream.app import build_app
+from rater.stream.partition import partition_of
+from rater.stream.settings import Settings
 from rater.web.http import error, json_response, tenant_id_problem, token_guard
 from rater.web.routing import FORWARDED, Router
 from tests.integration.api_client import metric_samples
@@ -44,7 +48,9 @@ def opened(billing_model: str = "prepaid", amount: str | None = "10") -> TenantS
     return state
 
 
-def code_of(command: str, body: dict[str, Any], state: TenantState | None, tenant: str = "t1"):
+def code_of(
+    command: str, body: dict[str, Any], state: TenantState | None, tenant: str = "t1"
+) -> str | None:
     event = build_event(command, tenant, body, body.get("event_id", "api-1"), NOW)
     try:
         check_event(event, state, NOW)
@@ -248,6 +254,7 @@ async def serve(token: str | None, router: Router | None = None) -> TestClient:
         raise RuntimeError("a bug")
 
     app.router.add_get("/tenants/{tenant}/balance", balance)
+
     async def health(request: web.Request) -> web.Response:
         return json_response({"status": "ok"})
 
@@ -304,3 +311,25 @@ def test_error_shape() -> None:
     assert orjson.loads(response.body) == {
         "error": {"code": "invalid_field", "message": "amount: bad"}
     }
+
+
+def test_a_worker_not_yet_started_is_not_ready_and_knows_no_owner(tmp_path: Path) -> None:
+    """The Faust attributes the worker status reads exist in the pinned version."""
+    settings = Settings(data_dir=tmp_path, web_port=6099, web_host="127.0.0.1")
+    app, rater = build_app(settings)
+    status = rater.metrics.status
+    assert status is not None
+    assert status.readiness() == "no partitions assigned"
+    assert status.owned_partitions() == []
+    assert status.not_serving(0) == "partition 0 is not owned by this worker"
+    assert status.owner_url(0) is None
+    assert status.own_url() == "http://127.0.0.1:6099"
+    assert status.partition_of("prepaid") == partition_of(b"prepaid", settings.partitions)
+    assert app.conf.web_tables_enabled is False  # Faust's raw /table view is off
+
+
+def test_token_and_web_host_come_from_the_environment() -> None:
+    settings = Settings.from_env({"RATER_API_TOKEN": "t0k3n-42", "RATER_WEB_HOST": "w-1.rater"})
+    assert (settings.api_token, settings.web_host) == ("t0k3n-42", "w-1.rater")
+    assert "t0k3n-42" not in repr(settings)
+    assert Settings.from_env({}).api_token is None
