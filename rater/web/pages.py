@@ -11,6 +11,7 @@ of the operator API (``/tenants/{id}/...``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,6 @@ from rater.core.outputs import LEDGER
 from rater.observability.metrics import RaterMetrics
 from rater.observability.status import WorkerStatus
 from rater.observability.tail import TopicTail
-from rater.stream.settings import Settings
 from rater.web.dashboard import Dashboard, tailed_topics
 from rater.web.http import error, json_response, tenant_id_problem
 
@@ -41,15 +41,23 @@ RECENT_LEDGER = 20  # entries shown as "recent usage"
 LEDGER_LOOKBACK = 2000  # latest records of the tenant's ledger partition searched for them
 
 
+@dataclass(frozen=True)
+class Kafka:
+    """Where the pages read topics: the worker's cluster, prefix and client settings."""
+
+    bootstrap_servers: str
+    topic_prefix: str
+    client_kwargs: dict[str, Any]
+
+
 def add_pages(
-    app: Any, settings: Settings, metrics: RaterMetrics, status: WorkerStatus
+    app: Any, app_id: str, kafka: Kafka, metrics: RaterMetrics, status: WorkerStatus
 ) -> TopicTail:
     """Register the pages and their data views; returns the dashboard's tail (stopped at exit)."""
-    client_kwargs = settings.security.client_kwargs()
     tail = TopicTail(
-        settings.bootstrap_servers, tailed_topics(settings.topic_prefix), None, client_kwargs
+        kafka.bootstrap_servers, tailed_topics(kafka.topic_prefix), None, kafka.client_kwargs
     )
-    dashboard = Dashboard(settings.app_id, metrics, status, tail)
+    dashboard = Dashboard(app_id, metrics, status, tail)
 
     for path, (file, content_type) in PAGE_FILES.items():
         app.page(path)(_file_view(file, content_type))
@@ -64,9 +72,7 @@ def add_pages(
             problem = tenant_id_problem(tenant_id)
             if problem is not None:
                 return error(400, "invalid_tenant_id", problem)
-            entries = await recent_ledger(
-                settings, status.partition_of(tenant_id), tenant_id, client_kwargs
-            )
+            entries = await recent_ledger(kafka, status.partition_of(tenant_id), tenant_id)
             return json_response(
                 {"tenant_id": tenant_id, "searched": LEDGER_LOOKBACK, "entries": entries}
             )
@@ -87,21 +93,19 @@ def _file_view(file: Path, content_type: str) -> Any:
     return get
 
 
-async def recent_ledger(
-    settings: Settings, partition: int, tenant_id: str, client_kwargs: dict[str, Any]
-) -> list[dict[str, Any]]:
+async def recent_ledger(kafka: Kafka, partition: int, tenant_id: str) -> list[dict[str, Any]]:
     """The tenant's latest ledger entries among the last records of its partition, newest first.
 
     The ledger is keyed by tenant and written to the tenant's partition, so
     one partition's tail holds them; a tenant quiet for long may have none
     there (the page says so). ``read_committed``, like any billing consumer.
     """
-    tp = TopicPartition(settings.topic(LEDGER), partition)
+    tp = TopicPartition(kafka.topic_prefix + LEDGER, partition)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
+        bootstrap_servers=kafka.bootstrap_servers,
         isolation_level="read_committed",
         enable_auto_commit=False,
-        **client_kwargs,
+        **kafka.client_kwargs,
     )
     await consumer.start()
     try:
