@@ -92,6 +92,8 @@ class Tenant:
             return "NCE chosen but auto-recharge is still on: recharged, no overage yet"
         if value < 0:
             why = " (card declined)" if self.card_fails else ""
+            if self.kind == "expiring":
+                why = " (its credits expired)"
             return f"prepaid below zero: owes {-value:.2f} {CURRENCY} of calls{why}; " + (
                 "toll-free and international blocked" if blocked else "not blocked"
             )

@@ -155,10 +155,11 @@ def summary(
     title = "Stopped by Ctrl-C: what was seen so far" if interrupted else "What happened"
     lines.append(Text(title, style="bold"))
     sent, rated = figures["cdrs_sent"], figures["cdrs_rated"]
+    calling = min(run.duration, time.monotonic() - run.started)
     rejected = sum(figures["dlq"].values())
     lines.append(
         Text(
-            f"  {sent:,} calls sent by {figures['tenants']} tenants in {run.duration:.0f} s; "
+            f"  {sent:,} calls sent by {figures['tenants']} tenants in {calling:.0f} s; "
             f"{rated:,} rated ({figures['cdrs_rated_at_no_charge']:,} at no charge: minute "
             f"pools or zero-length calls); {rejected:,} records rejected."
         )
