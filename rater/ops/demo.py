@@ -317,7 +317,7 @@ async def _watch_lag(run: Run, worker: WorkerProcess) -> None:
                 for line in text.splitlines()
                 if line.startswith("rater_consumer_lag_records{")
             ]
-            run.lag = int(sum(lags)) if lags else None
+            run.lag = int(sum(lags))  # no series yet: nothing fetched, nothing waiting
         await asyncio.sleep(1.0)  # a scrape interval
 
 
