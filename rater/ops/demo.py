@@ -33,6 +33,7 @@ from rich.live import Live
 
 from rater.core.outputs import OUTPUT_TOPICS
 from rater.localkafka.broker import Broker
+from rater.localkafka.tools import LocalKafkaError
 from rater.observability.tail import TopicTail
 from rater.ops.demo_tenants import TARIFFS, Calls, Tenant, setup_events, tenants
 from rater.ops.demo_view import live_view, progress_line, summary, summary_figures
@@ -361,4 +362,10 @@ def _serve(console: Console, run: Run, worker: WorkerProcess) -> None:
 )
 def demo(duration: float, rate: float, summary_json: Path | None, serve: bool) -> None:
     """Watch the rater work: a tenant mix, calls at a steady rate, a live view, a summary."""
-    run_demo(duration, rate, summary_json, serve)
+    try:
+        run_demo(duration, rate, summary_json, serve)
+    except KeyboardInterrupt:  # before the calls started (broker start, topics): nothing to sum up
+        click.echo("stopped.", err=True)
+        sys.exit(130)
+    except LocalKafkaError as exc:
+        raise click.ClickException(f"the local Kafka broker: {exc}") from None
