@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import selectors
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -104,3 +108,39 @@ def test_demo_summary_is_what_the_topics_hold(kafka_bootstrap: str, tmp_path: Pa
     assert figures["lowest_balances"] == [[t, b] for t, b in lowest]
     for tenant, _ in lowest:
         assert tenant in output
+
+
+def test_ctrl_c_stops_the_demo_cleanly(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """SIGINT while calls are sent: what was seen is summed up, exit 130, the worker is gone."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rater", "demo", "--duration", "120", "--rate", "30"],
+        cwd=tmp_path,
+        env=os.environ | {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "COLUMNS": "200"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + DEMO_TIMEOUT_S
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ)
+            while not any("calling]" in line and "rated" in line for line in lines[-1:]):
+                assert time.monotonic() < deadline, "".join(lines)
+                if selector.select(timeout=5.0):  # waits for output, with the deadline above
+                    line = proc.stdout.readline().decode()
+                    assert line, "".join(lines)  # the demo ended before it sent calls
+                    lines.append(line)
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    output = "".join(lines) + rest.decode()
+    assert proc.returncode == 130, output
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
+    assert "Stopped by Ctrl-C: what was seen so far" in output
+    port = int(re.search(r"RATER_WEB_PORT=(\d+)", output).group(1))  # type: ignore[union-attr]
+    with socket.socket() as sock:  # the worker was stopped with the demo
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
