@@ -63,6 +63,11 @@ class RaterMetrics:
             ["topic"],
             registry=registry,
         )
+        self.failed_batches = Counter(
+            "rater_failed_batches",
+            "Batches that failed and were retried from committed state with a new producer.",
+            registry=registry,
+        )
         self.batch_seconds = Histogram(
             "rater_batch_seconds",
             "Time to rate and commit one partition's batch (committed batches only).",
@@ -169,6 +174,11 @@ class _WorkerGauges(Collector):
         owned = status.owned_partitions()
         lag = status.input_lag()
         yield from self._families(lag, owned, self.metrics.blocked_tenants(owned))
+        yield GaugeMetricFamily(
+            "rater_failing_partitions",
+            "Owned partitions whose batches failed three or more times in a row.",
+            value=status.failing_partitions(),
+        )
 
     @staticmethod
     def _families(

@@ -17,6 +17,9 @@ class WorkerStatus(Protocol):
     def readiness(self) -> str | None:
         """None when the worker owns partitions, has restored them and consumes; else why not."""
 
+    def failing_partitions(self) -> int:
+        """Owned partitions whose batches keep failing (they make the worker not ready)."""
+
     def owned_partitions(self) -> list[int]:
         """The input partitions this worker owns and has a transactional producer for."""
 

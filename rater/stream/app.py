@@ -154,7 +154,7 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
         async def _trim_heap() -> None:
             await asyncio.to_thread(trim)
 
-    status = FaustWorkerStatus(app, settings, store, TABLE)
+    status = FaustWorkerStatus(app, settings, store, TABLE, rater.failing_partitions)
     rater.metrics.attach(status)
     if settings.web_port:
         producer = EventProducer(

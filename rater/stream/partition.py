@@ -205,15 +205,20 @@ class PartitionRater:
     def producer_for(self, partition: int) -> AIOKafkaProducer:
         return self.transactions.producers[partition]
 
+    def failing_partitions(self) -> list[tuple[int, str]]:
+        """Partitions whose batches keep failing, with how often and the last error."""
+        return [
+            (p, f"{f.count} batches in a row, last {f.error}")
+            for p, f in sorted(self.failing.items())
+            if f.count >= FAILING_AFTER
+        ]
+
     def not_ready_reason(self) -> str | None:
         """Why the worker should not be sent traffic: a partition that keeps failing."""
-        stuck = {p: f for p, f in self.failing.items() if f.count >= FAILING_AFTER}
-        if not stuck:
+        failing = self.failing_partitions()
+        if not failing:
             return None
-        return "; ".join(
-            f"partition {p} failed {f.count} batches in a row ({f.error})"
-            for p, f in sorted(stuck.items())
-        )
+        return "; ".join(f"partition {p} failed {why}" for p, why in failing)
 
     async def _wait_retry(self, partition: int) -> None:
         failing = self.failing.get(partition)
@@ -226,6 +231,7 @@ class PartitionRater:
         """After a failed batch: drop the cache, replace the producer, back off."""
         self.forget(partition)
         self.counters.failed_batches += 1
+        self.metrics.failed_batches.inc()
         known = self.failing.get(partition)
         count = 1 if known is None else known.count + 1
         delay = min(RETRY_FIRST_S * 2 ** (count - 1), RETRY_MAX_S)

@@ -12,7 +12,7 @@ and ``router.table_metadata`` (pinned).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -28,8 +28,16 @@ from rater.stream.settings import Settings
 class FaustWorkerStatus:
     """Reads a running worker's Faust app and its committed store; changes nothing."""
 
-    def __init__(self, app: Any, settings: Settings, store: RocksStates, table: str) -> None:
+    def __init__(
+        self,
+        app: Any,
+        settings: Settings,
+        store: RocksStates,
+        table: str,
+        failing: Callable[[], list[tuple[int, str]]] = list,
+    ) -> None:
         self.app = app
+        self.failing = failing  # partitions whose batches keep failing, with the error
         self.settings = settings
         self.store = store
         self.table = table
@@ -66,7 +74,13 @@ class FaustWorkerStatus:
             return "no partitions assigned"
         if not assigned <= set(self.app.consumer.transactions.producers):
             return "rebalancing: transactional producers are starting"
+        failing = self.failing()
+        if failing:  # docs/decisions.md "Fenced producers"
+            return "; ".join(f"partition {p} keeps failing ({error})" for p, error in failing)
         return None
+
+    def failing_partitions(self) -> int:
+        return len(self.failing())
 
     def owned_partitions(self) -> list[int]:
         producers = self.app.consumer.transactions.producers

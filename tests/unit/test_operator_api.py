@@ -169,6 +169,9 @@ class FakeStatus:
     def readiness(self) -> str | None:
         return None
 
+    def failing_partitions(self) -> int:
+        return 0
+
     def owned_partitions(self) -> list[int]:
         return [0]
 
