@@ -19,7 +19,10 @@ from rater.core.outputs import OUTPUT_TOPICS
 from rater.stream.committed import RocksStates
 from rater.stream.consumer import BatchConsumer, RaterTransport
 from rater.stream.heap_trim import TRIM_INTERVAL_S, heap_trimmer
+from rater.stream.membership import watch_static_membership
 from rater.stream.partition import PartitionRater
+from rater.stream.rebalance_seek import RevokedSeekGuard
+from rater.stream.recovery_ends import PromptTableManager, ReachableEndsConsumer
 from rater.stream.rocks_memory import share_one_budget
 from rater.stream.settings import Settings
 from rater.stream.tariff_feed import TariffFeed
@@ -48,7 +51,17 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
     hot = frozenset({settings.topic("cdrs"), settings.topic("account-events")})
     client_kwargs = settings.security.client_kwargs()
 
-    consumer_class = type("RaterConsumer", (BatchConsumer,), {"hot_topics": hot})
+    consumer_class = type(
+        "RaterConsumer",
+        (ReachableEndsConsumer, RevokedSeekGuard, BatchConsumer),
+        {
+            "hot_topics": hot,
+            "changelog_client_kwargs": {
+                "bootstrap_servers": settings.bootstrap_servers,
+                **client_kwargs,
+            },
+        },
+    )
     transactions_class = type(
         "RaterTransactions",
         (PartitionTransactions,),
@@ -88,9 +101,13 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
         },
         datadir=str(settings.data_dir),
         broker_max_poll_records=settings.max_poll_records,
-        broker_session_timeout=10.0,
+        # Static membership (decisions.md "Static group membership"): a restarted worker
+        # with the same id gets its partitions back without a rebalance.
+        consumer_group_instance_id=settings.instance_id,
+        broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=1.0,
         stream_wait_empty=True,
+        TableManager=PromptTableManager,
     )
     cdrs = app.topic(settings.topic("cdrs"), partitions=settings.partitions)
     events = app.topic(settings.topic("account-events"), partitions=settings.partitions)
@@ -140,6 +157,8 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
     async def _forget(sender: AppT, revoked: Any, **_: Any) -> None:
         rater.forget()  # a partition may come back after another owner changed its state
         rater.metrics.forget()  # its blocked tenants too
+
+    watch_static_membership(app, settings)
 
     if settings.expiry_sweep:
 

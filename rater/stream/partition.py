@@ -23,7 +23,6 @@ from typing import Any, Protocol
 
 import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.partitioner import murmur2
 
 from rater.core import outputs as out
 from rater.core.codec import decode_state, encode_state
@@ -34,6 +33,7 @@ from rater.core.state import StoredSeenIds, TenantState
 from rater.observability.metrics import RaterMetrics
 from rater.stream.batches import RecordBatches
 from rater.stream.committed import CommittedStates, seen_prefix
+from rater.stream.placement import Placement, partition_of
 from rater.stream.settings import Settings
 from rater.stream.tariff_feed import TariffFeed
 
@@ -56,19 +56,6 @@ def applied_key(partition: int) -> bytes:
     marker lets it skip what the state already holds, DLQ'd messages included.
     """
     return b"\x00rater:applied-offsets:%d:" % partition + b"\x00" * 300
-
-
-_KEY_HASHES: dict[bytes, int] = {}  # murmur2 is pure Python in aiokafka: ~5 µs a key
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives a key: where the tenant lives."""
-    hashed = _KEY_HASHES.get(key)
-    if hashed is None:
-        if len(_KEY_HASHES) > 1_000_000:
-            _KEY_HASHES.clear()
-        hashed = _KEY_HASHES[key] = murmur2(key) & 0x7FFFFFFF
-    return hashed % partitions
 
 
 def wall_clock_us() -> int:
@@ -183,6 +170,7 @@ class PartitionRater:
         self.topic_names = {name: settings.topic(name) for name in out.OUTPUT_TOPICS}
         self.counters = Counters()
         self.metrics = RaterMetrics(settings.topic_prefix)  # SPEC 11: committed work only
+        self.placement = Placement(settings.partitions)
         self._last_written: dict[int, set[TopicPartition]] = {}  # see _open_partitions
 
     async def checkpoint(self, point: str, producer: AIOKafkaProducer) -> None:
@@ -298,12 +286,14 @@ class PartitionRater:
         batch = {tp: records for tp, records in fresh.items() if records}
         if not batch:
             return self._group_offsets(fetched, applied)  # all applied: the group's offsets lag
-        self._open_partitions(producer, partition, batch)
+        # records of tenants living elsewhere are moved there, not rated (placement.py)
+        to_rate, moving = self.placement.split(partition, batch)
+        self._open_partitions(producer, partition, to_rate)
         poisoned: dict[tuple[str, int], str] = {}
         tariffs_checked = False
         while True:
             processor = self._processor(partition)
-            emitted, crashed, no_tariff = self._rate(processor, batch, poisoned)
+            emitted, crashed, no_tariff = self._rate(processor, to_rate, poisoned)
             if crashed is None and not (no_tariff and not tariffs_checked):
                 break
             # Replay the batch from committed state: without the message that crashed, or
@@ -315,12 +305,20 @@ class PartitionRater:
                 await self.tariffs.catch_up()
                 tariffs_checked = True
         await self.checkpoint("rated", producer)
+        moved: dict[TopicPartition, tuple[int, int]] = {}
+        if moving:  # in this transaction, before the marker that passes the originals
+            try:
+                moved = await self.placement.forward(producer, moving)
+            except BaseException:
+                self.forget(partition)  # the rated states were not committed
+                raise
         for tp, records in batch.items():
             applied[tp.topic] = records[-1].offset + 1
         extra = {marker_key: orjson.dumps(applied)}
-        await self._commit(partition, producer, processor, emitted, extra)
+        await self._commit(partition, producer, processor, emitted, extra, moved)
         self.counters.committed(sum(len(records) for records in batch.values()), emitted)
-        self.metrics.inputs_committed(partition, batch, time.perf_counter() - started)
+        self.metrics.inputs_committed(partition, to_rate, time.perf_counter() - started)
+        self.placement.moved += len(moving)
         await self.checkpoint("stored", producer)
         return self._group_offsets(fetched, applied)
 
@@ -395,6 +393,7 @@ class PartitionRater:
         processor: Processor,
         emitted: list[Output],
         extra: dict[bytes, bytes],
+        moved: dict[TopicPartition, tuple[int, int]] | None = None,
     ) -> None:
         """Send outputs and changed states, commit; then update the table."""
         encoded, journals = self._changed_records(processor)
@@ -404,6 +403,7 @@ class PartitionRater:
             encoded[TARIFF_DLQ_KEY] = tariff_dlq[1]
         try:
             written = await self._send(producer, partition, emitted, encoded, tariff_dlq)
+            written.update(moved or {})  # the moved copies must be stable too
             await self.checkpoint("sent", producer)
             await producer.commit_transaction()
             await self.checkpoint("committed", producer)

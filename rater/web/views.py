@@ -47,6 +47,7 @@ def stats_of(rater: Any, feed: Any) -> dict[str, Any]:
         "last_commit_at": None if last is None else format_time(last),
         "batches_failed": counters.failed_batches,
         "producers_renewed": counters.renewed_producers,
+        "records_moved": rater.placement.moved,  # to their tenant's partition (SPEC 11)
         "tariff_rows": len(feed.index),
         "tariff_rows_rejected": len(feed.rejected),
     }
