@@ -30,6 +30,7 @@ from rater.stream.transactions import PartitionTransactions
 from rater.stream.worker_status import FaustWorkerStatus
 from rater.web.admin import EventProducer
 from rater.web.http import MAX_BODY, token_guard
+from rater.web.pages import Kafka, add_pages
 from rater.web.views import add_views
 
 log = logging.getLogger(__name__)
@@ -179,9 +180,12 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
             settings.bootstrap_servers, settings.topic("account-events"), client_kwargs
         )
         router = add_views(app, rater, feed, status, rater.metrics, producer)
+        kafka = Kafka(settings.bootstrap_servers, settings.topic_prefix, client_kwargs)
+        dashboard_tail = add_pages(app, settings.app_id, kafka, rater.metrics, status)
 
         @app.on_before_shutdown.connect
         async def _close_api_clients(sender: AppT, **_: Any) -> None:
+            await dashboard_tail.stop()
             await producer.stop()
             await router.close()
 

@@ -19,6 +19,18 @@ log = logging.getLogger(__name__)
 
 # SPEC 11: the probes and the scrape need no token; every other path does.
 OPEN_PATHS = frozenset({"/health", "/ready", "/metrics"})
+# The pages' HTML, JS and CSS hold no data; what they show comes from paths behind the
+# token (rater/web/pages.py, docs/decisions.md "What people look at").
+OPEN_PAGES = frozenset(
+    {
+        "/dashboard",
+        "/credits",
+        "/rater/pages/dashboard.js",
+        "/rater/pages/credits.js",
+        "/rater/pages/common.js",
+        "/rater/pages/style.css",
+    }
+)
 MAX_BODY = 64 * 1024  # an admin body is a few hundred bytes; more is refused (413)
 MAX_TENANT_ID = 64  # SPEC 4.1
 
@@ -51,7 +63,11 @@ def token_guard(token: str | None) -> Any:
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if expected is not None and request.path not in OPEN_PATHS:
+        if (
+            expected is not None
+            and request.path not in OPEN_PATHS
+            and request.path not in OPEN_PAGES
+        ):
             scheme, _, given = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(
                 given.strip().encode(errors="replace"), expected
