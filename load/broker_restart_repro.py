@@ -107,6 +107,11 @@ async def main() -> int:
     parser.add_argument("--down", type=str, default="5,20", help="down time range, seconds")
     parser.add_argument("--gap", type=str, default="10,15", help="up time between restarts")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--preload",
+        action="store_true",
+        help="produce all input before the worker starts (it then rates flat out, big batches)",
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     down = [float(x) for x in args.down.split(",")]
@@ -129,6 +134,20 @@ async def main() -> int:
     }
     log("run", tag, "in", run)
     subprocess.run([*RATER, "topics", "create"], env=env, check=True, stdout=subprocess.DEVNULL)
+    load_log = (run / "load.log").open("ab")
+    load_cmd = [
+        *RATER,
+        "load",
+        "--cdrs",
+        str(args.cdrs),
+        "--tenants",
+        str(args.tenants),
+        "--seed",
+        str(rng.randrange(1000)),
+    ]
+    if args.preload:
+        subprocess.run([*load_cmd, "--max"], env=env, cwd=ROOT, stdout=load_log, check=True)
+        log("preloaded", args.cdrs, "CDRs")
     worker_log = (run / "worker.log").open("ab")
     worker = subprocess.Popen(
         [sys.executable, "-m", "load.txn_trace", "worker", "--loglevel", "info"],
@@ -138,20 +157,8 @@ async def main() -> int:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    load_log = (run / "load.log").open("ab")
     loader = subprocess.Popen(
-        [
-            *RATER,
-            "load",
-            "--cdrs",
-            str(args.cdrs),
-            "--tenants",
-            str(args.tenants),
-            "--rate",
-            str(args.rate),
-            "--seed",
-            str(rng.randrange(1000)),
-        ],
+        ["true"] if args.preload else [*load_cmd, "--rate", str(args.rate)],
         env=env,
         cwd=ROOT,
         stdout=load_log,

@@ -13,10 +13,13 @@ behaviour is unchanged.
 
 from __future__ import annotations
 
+import os
 import struct
 import sys
 import time
 from typing import Any
+
+from aiokafka import AIOKafkaProducer
 
 from aiokafka.producer import message_accumulator as acc
 from aiokafka.producer import sender as snd
@@ -76,6 +79,20 @@ def _wrap_async(cls: Any, name: str, before: Any = None, after: Any = None) -> N
 
 
 def install() -> None:
+    # Experimental control: RC_PRODUCER_REQUEST_TIMEOUT_MS raises the producers' request
+    # timeout, which is also how long aiokafka keeps a batch whose partition has no leader
+    # before failing it (drain_by_nodes); with the slow restarts of a loaded machine the
+    # default 40 s expires batches that a fast restart would have delivered.
+    timeout = os.environ.get("RC_PRODUCER_REQUEST_TIMEOUT_MS")
+    if timeout:
+        original_init = AIOKafkaProducer.__init__
+
+        def init(self: Any, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("request_timeout_ms", int(timeout))
+            original_init(self, *args, **kwargs)
+
+        AIOKafkaProducer.__init__ = init  # type: ignore[method-assign]
+
     # Transaction manager: every state change and what the transaction holds at that moment.
     def transition(self: Any, target: Any) -> None:
         trace(
