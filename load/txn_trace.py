@@ -20,7 +20,6 @@ import time
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-
 from aiokafka.producer import message_accumulator as acc
 from aiokafka.producer import sender as snd
 from aiokafka.producer import transaction_manager as tm
