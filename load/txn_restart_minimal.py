@@ -48,13 +48,22 @@ def kafka(action: str, port: int, data_dir: Path) -> None:
     log("broker", action, "done")
 
 
+FAILURES: dict[str, int] = {}
+
+
 async def worker(
-    bootstrap: str, prefix: str, partition: int, stop: asyncio.Event, committed: dict
+    bootstrap: str,
+    prefix: str,
+    partition: int,
+    stop: asyncio.Event,
+    committed: dict,
+    request_timeout_ms: int,
 ) -> None:
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         transactional_id=f"{prefix}txn-{partition}",
         transaction_timeout_ms=60_000,
+        request_timeout_ms=request_timeout_ms,
         linger_ms=5,
     )
     await producer.start()
@@ -86,6 +95,7 @@ async def worker(
             await producer.commit_transaction()
         except Exception as exc:  # as the rater's _commit: abort, begin, next batch
             log(f"p{partition} txn {n} failed: {exc!r}")
+            FAILURES[type(exc).__name__] = FAILURES.get(type(exc).__name__, 0) + 1
             try:
                 await producer.abort_transaction()
             except Exception as exc2:
@@ -122,6 +132,12 @@ async def main() -> int:
     parser.add_argument("--restarts", type=int, default=4)
     parser.add_argument("--down", type=str, default="2,10")
     parser.add_argument("--gap", type=str, default="6,12")
+    parser.add_argument(
+        "--request-timeout-ms",
+        type=int,
+        default=40_000,
+        help="aiokafka's default; below the broker's down time it makes finding A certain",
+    )
     args = parser.parse_args()
     down = [float(x) for x in args.down.split(",")]
     gap = [float(x) for x in args.gap.split(",")]
@@ -136,7 +152,9 @@ async def main() -> int:
     stop = asyncio.Event()
     committed: dict = {}
     tasks = [
-        asyncio.ensure_future(worker(bootstrap, prefix, p, stop, committed))
+        asyncio.ensure_future(
+            worker(bootstrap, prefix, p, stop, committed, args.request_timeout_ms)
+        )
         for p in range(args.producers)
     ]
     await asyncio.sleep(random.uniform(*gap))
@@ -165,6 +183,7 @@ async def main() -> int:
             bad += 1
             log(f"{tp.topic}-{tp.partition}: LSO {lso} LEO {leo}{flag}")
     log(f"RESULT {prefix}: {bad} of {len(tps)} partitions open or committed past the LSO")
+    log(f"failed transactions by exception: {FAILURES}")
     return 1 if bad else 0
 
 
