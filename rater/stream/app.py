@@ -230,6 +230,9 @@ class _LateTransactions:
     async def renew(self, partition: int) -> bool:
         return await self._app.consumer.transactions.renew(partition)  # type: ignore[no-any-return]
 
+    async def drop(self, partition: int) -> None:
+        await self._app.consumer.transactions.drop(partition)
+
     async def settle(self, partition: int, written: Any) -> None:
         await self._app.consumer.transactions.settle(partition, written)
 

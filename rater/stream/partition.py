@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import InvalidProducerEpoch, ProducerFenced
 
 from rater.core import outputs as out
 from rater.core.codec import decode_state, encode_state
@@ -42,6 +43,10 @@ log = logging.getLogger(__name__)
 RETRY_FIRST_S = 0.1  # back-off before a failed partition's next batch, doubled per failure
 RETRY_MAX_S = 5.0
 FAILING_AFTER = 3  # consecutive failures after which the worker reports itself not ready
+# A fenced producer usually means another worker owns the partition now: wait past two
+# heartbeats (1 s) for the rebalance to say so before starting a producer that would fence it.
+FENCED_WAIT_S = 3.0
+FENCED = (ProducerFenced, InvalidProducerEpoch)
 
 # Where the owner of partition 0 remembers which bad tariff rows it has published.
 # Longer than any tenant id can be in UTF-8 (64 characters), so it never collides.
@@ -111,6 +116,8 @@ class Transactions(Protocol):
     producers: dict[int, AIOKafkaProducer]
 
     async def renew(self, partition: int) -> bool: ...
+
+    async def drop(self, partition: int) -> None: ...
 
     async def committed(
         self, partition: int, tp: TopicPartition, span: tuple[int, int]
@@ -222,24 +229,38 @@ class PartitionRater:
                 await asyncio.sleep(delay)
 
     async def failed(self, partition: int, exc: BaseException) -> None:
-        """After a failed batch: drop the cache, replace the producer, back off."""
+        """After a failed batch: drop the cache and the producer, back off.
+
+        The new producer is started by the partition's next batch, after the
+        back-off (:meth:`_producer`): started at once, a worker that was
+        frozen and has not yet heard that it lost the partition would fence
+        the producer of the worker that took it over.
+        """
         self.forget(partition)
         self.counters.failed_batches += 1
         self.metrics.failed_batches.inc()
         known = self.failing.get(partition)
         count = 1 if known is None else known.count + 1
         delay = min(RETRY_FIRST_S * 2 ** (count - 1), RETRY_MAX_S)
+        if isinstance(exc, FENCED):
+            delay = max(delay, FENCED_WAIT_S)
         self.failing[partition] = Failing(
             count,
             wall_clock_us() if known is None else known.since_us,
             time.monotonic() + delay,
             f"{type(exc).__name__}: {exc}"[:200],
         )
-        try:
-            if await self.transactions.renew(partition):
-                self.counters.renewed_producers += 1
-        except Exception as renew_error:  # the next batch of the partition tries again
-            log.warning("no new producer for partition %d: %r", partition, renew_error)
+        await self.transactions.drop(partition)
+
+    async def _producer(self, partition: int) -> AIOKafkaProducer:
+        """The partition's producer; a new one after a failure, if the partition is still ours."""
+        producer = self.transactions.producers.get(partition)
+        if producer is None:
+            if not await self.transactions.renew(partition):
+                raise RuntimeError(f"partition {partition} is not this worker's any more")
+            self.counters.renewed_producers += 1
+            producer = self.transactions.producers[partition]
+        return producer
 
     def _processor(self, partition: int) -> Processor:
         cache = self.caches.get(partition)
@@ -278,7 +299,7 @@ class PartitionRater:
         started = time.perf_counter()
         if partition in self._in_doubt:
             await self._resolve_in_doubt(partition)  # before anything is replayed
-        producer = self.producer_for(partition)
+        producer = await self._producer(partition)
         marker_key = applied_key(partition)
         raw_marker = self.table.get(partition, marker_key)
         applied: dict[str, int] = orjson.loads(raw_marker) if raw_marker else {}
@@ -422,7 +443,7 @@ class PartitionRater:
             await producer.begin_transaction()
         except Exception as exc:
             self.forget(partition)
-            if not ending:
+            if not ending or isinstance(exc, FENCED):  # fenced: another producer aborted it
                 raise
             if not await self._committed_anyway(partition, written, exc, encoded, journals):
                 raise

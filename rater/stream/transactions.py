@@ -88,6 +88,12 @@ class PartitionTransactions(TransactionManager):
             raise refusal or failed[0]
         log.info("transactional producers for partitions %s", sorted(self.producers))
 
+    async def drop(self, partition: int) -> None:
+        """Stop a failed partition's producer; its next batch asks for a new one (:meth:`renew`)."""
+        old = self.producers.pop(partition, None)
+        if old is not None:
+            await _stop(old)
+
     async def renew(self, partition: int) -> bool:
         """Replace the partition's producer after a failed batch; False if it is not ours."""
         old = self.producers.pop(partition, None)
