@@ -103,6 +103,7 @@ class Delivery(ConsumerRebalanceListener):
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=kafka.bootstrap_servers,
             group_id=settings.group_id,
+            group_instance_id=settings.instance_id,
             isolation_level="read_committed",
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -25,6 +25,9 @@ class NotifierSettings:
     web_port: int = DEFAULT_WEB_PORT  # 0: no web server
     concurrency: int = 16  # sends in flight at once
     retry_max_s: float = 60.0  # longest back-off between two attempts of one notice
+    # Static group membership (KIP-345): a notifier restarted after a crash with the
+    # same id takes its partitions back at once instead of after the dead session.
+    instance_id: str | None = None
 
     @property
     def group_id(self) -> str:
@@ -66,6 +69,7 @@ class NotifierSettings:
             web_port=_port(env, "RATER_NOTIFY_WEB_PORT", DEFAULT_WEB_PORT),
             concurrency=_positive_int(env, "RATER_NOTIFY_CONCURRENCY", 16),
             retry_max_s=float(_positive_int(env, "RATER_NOTIFY_RETRY_MAX_S", 60)),
+            instance_id=env.get("RATER_NOTIFY_INSTANCE_ID") or None,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -85,6 +89,7 @@ class NotifierSettings:
             ("RATER_SMTP_USERNAME", s.username),
             ("RATER_SMTP_PASSWORD", s.password),
             ("RATER_SMTP_CAFILE", s.cafile),
+            ("RATER_NOTIFY_INSTANCE_ID", self.instance_id),
         ):
             if value:
                 env[name] = value

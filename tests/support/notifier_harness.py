@@ -34,7 +34,12 @@ MAIL_FROM = "Credits <credits@rater.example>"
 
 
 class Notifier:
-    """One `rater notify` process; ``restart()`` after ``kill()`` keeps its settings."""
+    """One `rater notify` process; ``start()`` after ``kill()`` keeps its settings.
+
+    A static group member by default (``instance_id``), so a restart after a
+    kill gets its partitions back at once; ``instance_id=None`` for a dynamic
+    member, which leaves its group when stopped.
+    """
 
     def __init__(
         self,
@@ -43,6 +48,7 @@ class Notifier:
         log_path: Path,
         retry_max_s: int = 2,
         concurrency: int = 16,
+        instance_id: str | None = "notifier-0",
     ) -> None:
         self.config = NotifierSettings(
             kafka=settings,
@@ -51,6 +57,7 @@ class Notifier:
             web_port=free_port(),
             concurrency=concurrency,
             retry_max_s=float(retry_max_s),
+            instance_id=instance_id,
         )
         self.process = WorkerProcess(
             settings, log_path, env=self.config.to_env(), command="notify"
