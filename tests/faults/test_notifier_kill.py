@@ -1,4 +1,4 @@
-"""`kill -9` of the notifier, again and again mid-run: nothing lost, a copy only with the same ids."""
+"""`kill -9` of the notifier again and again mid-run: nothing lost, copies keep their ids."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ async def test_kill_9_repeatedly_loses_nothing(settings, tmp_path) -> None:
             await wait_until(lambda g=goal: server.count() >= g, 120, f"{goal} mails", notifier,
                              poll=0.02)  # fmt: skip
             notifier.kill()
-            assert server.count() < len(notices), "the run ended before kill %d" % kill
+            assert server.count() < len(notices), f"the run ended before kill {kill}"
             notifier.start()
             await notifier.wait_ready()
         await wait_committed(notifier, timeout=180)
