@@ -26,7 +26,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from email.message import EmailMessage
+from email.message import Message
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
@@ -295,7 +295,7 @@ class Delivery(ConsumerRebalanceListener):
             del self._active[key]
             ended.set()
 
-    async def _send(self, notice: Notice, mail: EmailMessage) -> Accepted | Refused:
+    async def _send(self, notice: Notice, mail: Message) -> Accepted | Refused:
         attempt = 0
         while True:
             async with self._sending:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 from typing import Protocol
 
 import aiosmtplib
@@ -61,7 +61,7 @@ class Transient(Exception):
 
 
 class Mailer(Protocol):
-    async def send(self, mail: EmailMessage) -> Accepted | Refused: ...
+    async def send(self, mail: Message) -> Accepted | Refused: ...
 
     async def close(self) -> None: ...
 
@@ -126,7 +126,7 @@ class SmtpMailer:
         await client.connect()  # greets, STARTTLS or TLS, and logs in when configured
         return client
 
-    async def send(self, mail: EmailMessage) -> Accepted | Refused:
+    async def send(self, mail: Message) -> Accepted | Refused:
         """Send one mail; raises :class:`Transient` for anything worth a retry."""
         client: aiosmtplib.SMTP | None = None
         try:

@@ -106,6 +106,7 @@ def _environment(autoescape: bool) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,  # templates ship with the package: no stat() per mail
     )
     env.filters["para"] = _paragraph_html if autoescape else _paragraph_text
     return env

@@ -57,3 +57,20 @@ def test_the_mail_carries_language_ids_and_both_formats() -> None:
     plain = parsed.get_body(("plain",)).get_content()
     html = parsed.get_body(("html",)).get_content()
     assert plain == rendered.text and html == rendered.html
+
+
+def test_a_line_break_in_an_id_cannot_reach_a_header() -> None:
+    import pytest
+
+    notice = _notice(notification_id="credits_expired:x\r\nBcc: someone@else.example")
+    with pytest.raises(ValueError, match="line break"):
+        compose(notice, render(notice), "credits@rater.example")
+
+
+def test_non_ascii_sender_names_and_ids_are_encoded() -> None:
+    notice = _notice(tenant_id="Müller GmbH")
+    raw = compose(notice, render(notice), "Guthaben Müller <g@rater.example>").as_bytes()
+    assert raw.isascii()
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["From"] == "Guthaben Müller <g@rater.example>"
+    assert parsed["X-Rater-Tenant-Id"] == "Müller GmbH"
