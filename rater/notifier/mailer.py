@@ -108,8 +108,9 @@ class SmtpMailer:
         return aiosmtplib.SMTP(
             hostname=s.host,
             port=s.port,
-            username=s.username or None,
-            password=s.password or None,
+            # login only with both: a user without a password is a configuration slip
+            username=s.username if s.username and s.password else None,
+            password=s.password if s.username and s.password else None,
             timeout=s.timeout_s,
             use_tls=s.security == "tls",
             # "none" must never upgrade by itself; "starttls" must not go on in clear text
