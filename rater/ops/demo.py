@@ -3,7 +3,9 @@
 Starts the project's own Kafka unless KAFKA_BOOTSTRAP_SERVERS is set,
 creates the topics under a fresh prefix, loads the sample tariffs and a few
 tenants, sends a burst of generated CDRs through a real worker process and
-prints what came out.
+prints what came out. Beside the worker, `rater notify` mails the notices to
+an SMTP server on loopback that the demo starts (aiosmtpd); the demo prints
+how many mails went out.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from rater.core.outputs import OUTPUT_TOPICS as OUTPUTS
 from rater.localkafka.broker import Broker
 from rater.localkafka.readback import read_all
 from rater.ops.inputs import produce_inputs
+from rater.ops.mail_server import MailServer
 from rater.ops.scenario import TARIFFS, build
 from rater.ops.worker_process import WorkerProcess, free_port
 from rater.stream.settings import Settings
@@ -55,13 +58,24 @@ def run_demo(cdrs_per_tenant: int, timeout: float) -> None:
     )
     asyncio.run(produce_inputs(settings, scenario.messages, TARIFFS))
     worker = WorkerProcess(settings, Path(".data") / prefix / "worker.log")
+    mail_server = MailServer().start()
+    notifier = WorkerProcess(
+        settings, Path(".data") / prefix / "notifier.log", command="notify",
+        env=_notifier_env(mail_server),
+    )  # fmt: skip
+    notices = [value for _, value in scenario.expected.get("notifications", [])]
+    with_contact = sum("contact_email" in value["details"] for value in notices)
     started = time.monotonic()
     worker.start()
+    notifier.start()
     try:
         counts = asyncio.run(_wait(settings, len(scenario.expected["rated-cdrs"]), worker, timeout))
         views = {path: _view(settings.web_port, path) for path in WEB_VIEWS}
+        mailed = _wait_for_mails(mail_server, with_contact, notifier, timeout)
     finally:
         worker.stop()
+        notifier.stop()
+        mail_server.stop()
     elapsed = time.monotonic() - started
     click.echo(f"\nrated {counts['rated-cdrs']} CDRs in {elapsed:.1f}s (worker start included)")
     for name in OUTPUTS:
@@ -70,6 +84,14 @@ def run_demo(cdrs_per_tenant: int, timeout: float) -> None:
     for tenant, balance in asyncio.run(_balances(settings)).items():
         click.echo(f"  {tenant:10} {balance}")
     click.echo(f"\nDLQ codes: {dict(asyncio.run(_dlq_codes(settings)))}")
+    click.echo(
+        f"\nmails: {mailed} sent by `rater notify` to the demo's SMTP server on "
+        f"{mail_server.host}:{mail_server.port} ({len(notices)} notifications, "
+        f"{len(notices) - with_contact} without a contact)"
+    )
+    for received in mail_server.mails():
+        message = received.message
+        click.echo(f"  to {message['To']:22} [{message['Content-Language']}] {message['Subject']}")
     click.echo("\nthe worker's web views before it stopped:")
     for path, body in views.items():
         click.echo(f"  http://127.0.0.1:{settings.web_port}{path}\n    {body}")
@@ -94,6 +116,27 @@ async def _wait(
         name: len(await read_all(settings.bootstrap_servers, settings.topic(name)))
         for name in OUTPUTS
     }
+
+
+def _notifier_env(server: MailServer) -> dict[str, str]:
+    return {
+        "RATER_SMTP_HOST": server.host,
+        "RATER_SMTP_PORT": str(server.port),
+        "RATER_SMTP_SECURITY": "none",  # loopback; a real server gets starttls or tls
+        "RATER_MAIL_FROM": "Rater demo <rater@demo.example>",
+        "RATER_NOTIFY_WEB_PORT": str(free_port()),
+    }
+
+
+def _wait_for_mails(server: MailServer, want: int, notifier: WorkerProcess, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while server.count() < want:
+        if not notifier.alive():
+            raise click.ClickException(f"the notifier stopped; see {notifier.log_path}")
+        if time.monotonic() > deadline:
+            break  # show what went out; the count says what is missing
+        time.sleep(0.2)  # poll interval
+    return server.count()
 
 
 def _view(port: int, path: str) -> str:
