@@ -5,6 +5,8 @@ told to refuse: the next ``n`` mails with a 451 (a temporary refusal at
 DATA), or every mail to an address with a 550 at RCPT. :meth:`stop` and
 :meth:`start` again on the same port play a server that is down for a while.
 Not a fake: the notifier talks real SMTP to it, through aiosmtplib.
+``security`` (``starttls`` or ``tls``, with a certificate) and ``login``
+make it demand encryption and a login, as a production server does.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import ssl
 import threading
 import time
 from collections import Counter
@@ -20,6 +23,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from rater.ops.worker_process import free_port
 
@@ -30,6 +34,8 @@ class Received:
     recipients: tuple[str, ...]
     message: EmailMessage
     at: float  # time.time() when the server accepted it
+    tls: bool = False  # the session was encrypted (STARTTLS or TLS)
+    login: str | None = None  # the user the session logged in as
 
 
 class _Handler:
@@ -55,15 +61,28 @@ class _Handler:
                 self.server.refused_temporarily += 1
                 return "451 4.3.0 try again later"
             message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-            self.server.received.append(
-                Received(envelope.mail_from, tuple(envelope.rcpt_tos), message, time.time())
+            login = session.auth_data.login.decode() if session.authenticated else None
+            tls = server.transport.get_extra_info("ssl_object") is not None
+            received = Received(
+                envelope.mail_from, tuple(envelope.rcpt_tos), message, time.time(), tls, login
             )
+            self.server.received.append(received)
         return "250 OK"
 
 
 class MailServer:
-    def __init__(self, port: int | None = None, latency_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        latency_s: float = 0.0,
+        security: str = "none",
+        certificate: tuple[str, str] | None = None,
+        login: tuple[str, str] | None = None,
+    ) -> None:
         self.host = "127.0.0.1"
+        self.security = security
+        self.certificate = certificate  # (certfile, keyfile) for starttls or tls
+        self.login = login
         self.port = port or free_port()
         self.latency_s = latency_s
         self.lock = threading.Lock()
@@ -73,8 +92,34 @@ class MailServer:
         self.refused_addresses: set[str] = set()
         self._controller: Controller | None = None
 
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if (
+            self.login is not None
+            and isinstance(auth_data, LoginPassword)
+            and (auth_data.login.decode(), auth_data.password.decode()) == self.login
+        ):
+            return AuthResult(success=True, auth_data=auth_data)
+        return AuthResult(success=False, handled=False)
+
     def start(self) -> MailServer:
-        controller = Controller(_Handler(self), hostname=self.host, port=self.port)
+        kwargs: dict[str, Any] = {}
+        if self.security != "none":
+            assert self.certificate is not None, "starttls and tls need a certificate"
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*self.certificate)
+            if self.security == "starttls":
+                kwargs |= {"tls_context": context, "require_starttls": True}
+            else:
+                # aiosmtpd counts only STARTTLS as TLS for AUTH; this session is TLS throughout
+                kwargs |= {"ssl_context": context, "auth_require_tls": False}
+        if self.login is not None:
+            # with implicit TLS a login is checked, not demanded: aiosmtpd would warn that
+            # AUTH is required without STARTTLS, not knowing the session is TLS throughout
+            kwargs |= {"authenticator": self._authenticate}
+            kwargs["auth_required"] = self.security != "tls"
+        controller = Controller(_Handler(self), hostname=self.host, port=self.port, **kwargs)
         controller.start()
         self._controller = controller
         return self
