@@ -127,7 +127,10 @@ class Delivery(ConsumerRebalanceListener):
                     await self._wait_for_progress()
                 else:
                     batch = await self.consumer.getmany(timeout_ms=FETCH_WAIT_MS, max_records=room)
+                    assigned = self.consumer.assignment()
                     for tp, records in batch.items():
+                        if tp not in assigned:  # revoked while fetching: its next owner reads it
+                            continue
                         self.metrics.input_records.labels(tp.topic).inc(len(records))
                         for record in records:
                             self._start(tp, record)
@@ -211,7 +214,8 @@ class Delivery(ConsumerRebalanceListener):
         await self._commit(only=ours)
         for tp in ours:
             del self._partitions[tp]
-            self.metrics.lag.remove(tp.topic, str(tp.partition))  # reported by its next owner
+            with contextlib.suppress(KeyError):  # reported by its next owner from now on
+                self.metrics.lag.remove(tp.topic, str(tp.partition))
         self.metrics.in_flight.set(self.in_flight)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:

@@ -10,7 +10,15 @@ from rater.notifier.compose import message_id
 from rater.notifier.notice import decode
 from rater.ops.mail_server import MailServer
 from tests.support.notices import batch, encoded
-from tests.support.notifier_harness import Notifier, key_of, produce, wait_committed, wait_until
+from tests.support.notifier_harness import (
+    Notifier,
+    committed,
+    data_ends,
+    key_of,
+    produce,
+    wait_committed,
+    wait_until,
+)
 
 KILLS = 4
 
@@ -51,3 +59,53 @@ async def test_kill_9_repeatedly_loses_nothing(settings, tmp_path) -> None:
     # a copy needs a kill between the server's 250 and the sent log: at most the sends in
     # flight at each kill
     assert doubled <= KILLS * 8, copies.most_common(5)
+
+
+async def test_a_second_notifier_takes_over_a_killed_ones_partitions(settings, tmp_path) -> None:
+    """Two notifiers share the group; one is killed for good mid-run.
+
+    The survivor gets its partitions at the rebalance after the dead
+    member's session (and revokes and is given back its own, cancelling its
+    sends in flight): every notice still arrives, copies only with their ids.
+    """
+    notices = batch(300, tenants=13)
+    # 100 ms per mail, 8 in flight: each notifier needs about 2 s for its half at best
+    server = MailServer(latency_s=0.1).start()
+    first = Notifier(settings, server, tmp_path / "first.log", concurrency=8,
+                     instance_id="notifier-a")  # fmt: skip
+    second = Notifier(settings, server, tmp_path / "second.log", concurrency=8,
+                      instance_id="notifier-b")  # fmt: skip
+    first.start()
+    second.start()
+    try:
+        await first.wait_ready()
+        await second.wait_ready()
+        await produce(settings, [encoded(v) for v in notices])
+        await wait_until(lambda: _sent(second) >= 5, 120, "the second has mailed", second,
+                         poll=0.02)  # fmt: skip
+        second.kill()
+        ends = await data_ends(settings)
+        done = await committed(settings, first.config.group_id)
+        assert any(done.get(p, 0) < end for p, end in ends.items()), "nothing left to take over"
+        await wait_committed(first, timeout=240)
+        assert first.metric("rater_mails_failed_total", reason="refused") == 0
+    finally:
+        first.stop()
+        second.stop()
+        server.stop()
+    copies = server.copies()
+    assert set(copies) == {key_of(v) for v in notices}, "a notice was lost"
+    for received in server.mails():
+        message = received.message
+        value = next(v for v in notices if key_of(v) == f"{message['X-Rater-Tenant-Id']}/"
+                     f"{message['X-Rater-Notification-Id']}")  # fmt: skip
+        assert message["Message-ID"] == message_id(decode(orjson.dumps(value)))
+    assert sum(n - 1 for n in copies.values()) <= 2 * 8, copies.most_common(5)
+
+
+def _sent(notifier: Notifier) -> float:
+    return sum(
+        value
+        for (name, _), value in notifier.metrics().items()
+        if name == "rater_mails_sent_total"
+    )
