@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import statistics
 import sys
 import tempfile
@@ -124,6 +125,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)  # aiokafka's retry warnings on fresh topics
     with bench_broker() as (bootstrap, description, _pid):
         print(f"broker: {description}", file=sys.stderr)
         asyncio.run(run(bootstrap, args.backlog, args.rate, args.seconds))
