@@ -109,3 +109,38 @@ def test_notices_are_json_the_rater_writes() -> None:
     validator = Draft202012Validator(schema)
     for value in [*batch(12), notification("balance_zero", contact=None)]:
         validator.validate(orjson.loads(orjson.dumps(value)))
+
+
+async def test_the_workers_own_notices_are_mailed(settings, tmp_path) -> None:
+    """End to end: CDRs and account events -> `rater worker` -> `rater notify` -> SMTP."""
+    from rater.ops.inputs import produce_inputs
+    from rater.ops.scenario import TARIFFS, build
+    from rater.ops.worker_process import WorkerProcess
+
+    scenario = build(cdrs_per_tenant=60, seed=5)
+    expected = [value for _, value in scenario.expected["notifications"]]
+    mailed = [v for v in expected if "contact_email" in v["details"]]
+    assert mailed and len(mailed) < len(expected)  # both kinds occur in the scenario
+    await produce_inputs(settings, scenario.messages, TARIFFS)
+    worker = WorkerProcess(settings, tmp_path / "worker.log")
+    with MailServer() as server:
+        notifier = Notifier(settings, server, tmp_path / "notifier.log")
+        worker.start()
+        notifier.start()
+        try:
+            await wait_until(lambda: server.count() >= len(mailed), 180, "the scenario's mails",
+                             notifier)  # fmt: skip
+            await wait_until(
+                lambda: notifier.metric("rater_notifications_without_contact_total")
+                == len(expected) - len(mailed),
+                60, "notices without contact counted", notifier,
+            )  # fmt: skip
+        finally:
+            worker.stop()
+            notifier.stop()
+    assert server.copies() == {key_of(v): 1 for v in mailed}
+    by_key = {key_of(v): v for v in mailed}
+    for received in server.mails():
+        message = received.message
+        check_mail(received, by_key[f"{message['X-Rater-Tenant-Id']}/"
+                                    f"{message['X-Rater-Notification-Id']}"])  # fmt: skip
