@@ -15,6 +15,7 @@ A test that cannot get a broker errors at setup; it is never skipped.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 import warnings
@@ -30,6 +31,8 @@ from rater.localkafka.config import SINGLE_NODE
 from rater.localkafka.probe import wait_until_answers
 from rater.localkafka.settings import BrokerSettings, project_root
 from rater.localkafka.tools import LocalKafkaError
+from rater.stream.settings import Settings
+from rater.stream.topics import ensure_topics
 
 # Shared, noisy 2-core machines (the broker starts beside the unit tests): time is
 # not a property under test, so hypothesis neither times examples nor their generation.
@@ -118,3 +121,15 @@ def unique_prefix() -> str:
 def topic_factory(kafka_bootstrap: str, unique_prefix: str) -> TopicFactory:
     """Creates topics named `<unique_prefix><base>` on the session broker."""
     return TopicFactory(kafka_bootstrap, unique_prefix)
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, unique_prefix: str, tmp_path: Path) -> Settings:
+    """A worker's settings on fresh topics (4 partitions, no sweep, no web), topics created."""
+    settings = Settings(
+        bootstrap_servers=kafka_bootstrap, app_id=unique_prefix + "rater",
+        topic_prefix=unique_prefix, partitions=4, data_dir=tmp_path / "data",
+        expiry_sweep=False, web_port=0,
+    )
+    asyncio.run(ensure_topics(settings))
+    return settings

@@ -15,6 +15,7 @@ from typing import Any
 import faust
 from faust.types import AppT
 
+from rater.core.outputs import OUTPUT_TOPICS
 from rater.stream.committed import RocksStates
 from rater.stream.consumer import BatchConsumer, RaterTransport
 from rater.stream.heap_trim import TRIM_INTERVAL_S, heap_trimmer
@@ -87,6 +88,11 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
         options={"driver": "rocksdict", "write_buffer_size": 2 << 20, "max_write_buffer_number": 2},
     )
     share_one_budget(table.data, settings.rocksdb_memory_mb << 20)
+    changelog = table.changelog_topic.get_topic_name()
+    transactions_class.written_topics = (  # type: ignore[attr-defined]
+        changelog,
+        *(settings.topic(name) for name in OUTPUT_TOPICS),
+    )
 
     @app.agent(cdrs, name="cdrs-subscription")
     async def _cdrs(stream: Any) -> None:  # pragma: no cover - never reached
@@ -103,8 +109,8 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
         settings,
         feed,
         RocksStates(table.data),
-        table.changelog_topic.get_topic_name(),
-        lambda p: app.consumer.transactions.producers[p],
+        changelog,
+        _LateTransactions(app),
     )
     ready = _start_once(feed)
 
@@ -159,6 +165,23 @@ async def sweep_owned_partitions(app: RaterApp, rater: PartitionRater, ready: An
                 continue
             if count:
                 log.info("expiry sweep of partition %d: %d outputs", partition, count)
+
+
+class _LateTransactions:
+    """The consumer's transaction manager, looked up when used: it exists once the app runs."""
+
+    def __init__(self, app: RaterApp) -> None:
+        self._app = app
+
+    @property
+    def producers(self) -> dict[int, Any]:
+        return self._app.consumer.transactions.producers  # type: ignore[no-any-return]
+
+    async def renew(self, partition: int) -> bool:
+        return await self._app.consumer.transactions.renew(partition)  # type: ignore[no-any-return]
+
+    async def settle(self, partition: int, written: Any) -> None:
+        await self._app.consumer.transactions.settle(partition, written)
 
 
 def _start_once(feed: TariffFeed) -> Any:

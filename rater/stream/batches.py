@@ -54,10 +54,22 @@ class RecordBatches:
         return pending
 
     @staticmethod
-    async def delivered(pending: list[Pending]) -> dict[Where, int]:
-        """Wait for the broker; the last offset written per topic partition."""
-        reached: dict[Where, int] = {}
-        for where, count, future in pending:
-            last = (await future).offset + count - 1  # a batch's future gives its base offset
-            reached[where] = max(reached.get(where, -1), last)
-        return reached
+    async def delivered(pending: list[Pending]) -> dict[Where, tuple[int, int]]:
+        """Wait for the broker; the first and last offsets written per topic partition."""
+        spans: dict[Where, tuple[int, int]] = {}
+        try:
+            for where, count, future in pending:
+                first = (await future).offset  # a batch's future gives its base offset
+                last = first + count - 1
+                known = spans.get(where)
+                spans[where] = (first, last) if known is None else (known[0], max(known[1], last))
+        except BaseException:
+            for _, _, future in pending:  # the batch failed: its other batches' errors are known
+                future.add_done_callback(_retrieved)
+            raise
+        return spans
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -22,6 +22,7 @@ from aiokafka import TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
+from rocksdict import WriteBatch
 
 from rater.stream.aligner import Aligner
 
@@ -90,12 +91,44 @@ class StableOffsetsConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return await self._ensure_consumer().end_offsets(list(partitions))
 
     async def highwaters(self, *partitions: TP) -> Mapping[TP, int]:
-        """Stable offsets, once past what this worker's own table holds (:func:`stable_ends`)."""
+        """Stable offsets, once past what this worker's own table holds (:func:`stable_ends`).
+
+        A table still ahead after the wait holds records that are not committed
+        (a hanging transaction that was aborted, or a crash in the middle of
+        one): its partition is emptied and rebuilt from the changelog instead
+        of failing recovery with Faust's ConsistencyError on every start.
+        """
 
         async def ask(tps: list[TP]) -> Mapping[TP, int]:
             return await self.call_thread(self._highwaters, tps)
 
-        return await stable_ends(ask, list(partitions), self._persisted)
+        ends = await stable_ends(ask, list(partitions), self._persisted)
+        for tp in partitions:
+            end, persisted = ends.get(tp), self._persisted(tp)
+            if end is not None and persisted >= end:
+                self._rebuild(tp, end, persisted)
+        return ends
+
+    def _rebuild(self, tp: TP, end: int, persisted: int) -> None:
+        """Empty a partition's local table so recovery reads its whole changelog."""
+        table = self.app.tables._changelogs.get(tp.topic)  # faust 0.15.3 (pinned)
+        db = table.data._db_for_partition(tp.partition)
+        batch = WriteBatch(raw_mode=True)
+        for key in db.keys():  # noqa: SIM118 - an Rdict
+            batch.delete(key)
+        db.write(batch)
+        recovery = self.app.tables.recovery
+        for offsets in (recovery.active_offsets, recovery.standby_offsets):
+            if tp in offsets:
+                offsets[tp] = None  # read from the changelog's start (Recovery._build_offsets)
+        log.warning(
+            "local table of %s-%d was ahead of the changelog's stable offset (%d >= %d): "
+            "rebuilding it from the changelog",
+            tp.topic,
+            tp.partition,
+            persisted,
+            end,
+        )
 
     def _persisted(self, tp: TP) -> int:
         """The last changelog offset in the local table (-1 if none or not a changelog)."""

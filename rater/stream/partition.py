@@ -4,18 +4,22 @@ A batch's outputs, the changelog record of every tenant it changed and the
 input offsets are committed together by the partition's transactional
 producer, so a ``read_committed`` consumer sees all of a batch or none of it,
 and a crash replays exactly the uncommitted batches. Local state is updated
-only after the commit; on any failure the partition's cached states are
-dropped and reloaded from the last committed values.
+only after the commit, and only once the commit is stable on every partition
+the batch wrote (:mod:`rater.stream.stability`); on any failure the
+partition's cached states are dropped and reloaded from the last committed
+values, its producer is replaced (a fenced producer is never used again) and
+the partition is retried after a back-off that grows while it keeps failing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -33,6 +37,10 @@ from rater.stream.settings import Settings
 from rater.stream.tariff_feed import TariffFeed
 
 log = logging.getLogger(__name__)
+
+RETRY_FIRST_S = 0.1  # back-off before a failed partition's next batch, doubled per failure
+RETRY_MAX_S = 5.0
+FAILING_AFTER = 3  # consecutive failures after which the worker reports itself not ready
 
 # Where the owner of partition 0 remembers which bad tariff rows it has published.
 # Longer than any tenant id can be in UTF-8 (64 characters), so it never collides.
@@ -109,6 +117,28 @@ class StateCache(dict[str, TenantState]):
         return StoredSeenIds(lookup, stored, inline)
 
 
+class Transactions(Protocol):
+    """The partitions' transactional producers (:class:`PartitionTransactions`)."""
+
+    producers: dict[int, AIOKafkaProducer]
+
+    async def renew(self, partition: int) -> bool: ...
+
+    async def settle(
+        self, partition: int, written: Mapping[TopicPartition, tuple[int, int]]
+    ) -> None: ...
+
+
+@dataclass
+class Failing:
+    """A partition whose batches keep failing: when it may be tried again, and why."""
+
+    count: int
+    since_us: int
+    retry_at: float
+    error: str
+
+
 @dataclass
 class Counters:
     """What this worker has committed since it started: the web views' figures."""
@@ -117,6 +147,8 @@ class Counters:
     batches: int = 0
     outputs: Counter[str] = field(default_factory=Counter)
     last_commit_us: int | None = None
+    failed_batches: int = 0
+    renewed_producers: int = 0
 
     def committed(self, inputs: int, emitted: list[Output]) -> None:
         self.inputs += inputs
@@ -134,15 +166,16 @@ class PartitionRater:
         tariffs: TariffFeed,
         table: CommittedStates,
         changelog_topic: str,
-        producers: Callable[[int], AIOKafkaProducer],
+        transactions: Transactions,
         clock: Callable[[], int] = wall_clock_us,
     ) -> None:
         self.settings = settings
         self.tariffs = tariffs
         self.table = table
         self.changelog_topic = changelog_topic
-        self.producer_for = producers
+        self.transactions = transactions
         self.clock = clock
+        self.failing: dict[int, Failing] = {}
         self.caches: dict[int, StateCache] = {}
         self.cdrs_topic = settings.topic("cdrs")
         self.events_topic = settings.topic("account-events")
@@ -167,6 +200,45 @@ class PartitionRater:
         else:
             self.caches.pop(partition, None)
 
+    def producer_for(self, partition: int) -> AIOKafkaProducer:
+        return self.transactions.producers[partition]
+
+    def not_ready_reason(self) -> str | None:
+        """Why the worker should not be sent traffic: a partition that keeps failing."""
+        stuck = {p: f for p, f in self.failing.items() if f.count >= FAILING_AFTER}
+        if not stuck:
+            return None
+        return "; ".join(
+            f"partition {p} failed {f.count} batches in a row ({f.error})"
+            for p, f in sorted(stuck.items())
+        )
+
+    async def _wait_retry(self, partition: int) -> None:
+        failing = self.failing.get(partition)
+        if failing is not None:
+            delay = failing.retry_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    async def failed(self, partition: int, exc: BaseException) -> None:
+        """After a failed batch: drop the cache, replace the producer, back off."""
+        self.forget(partition)
+        self.counters.failed_batches += 1
+        known = self.failing.get(partition)
+        count = 1 if known is None else known.count + 1
+        delay = min(RETRY_FIRST_S * 2 ** (count - 1), RETRY_MAX_S)
+        self.failing[partition] = Failing(
+            count,
+            wall_clock_us() if known is None else known.since_us,
+            time.monotonic() + delay,
+            f"{type(exc).__name__}: {exc}"[:200],
+        )
+        try:
+            if await self.transactions.renew(partition):
+                self.counters.renewed_producers += 1
+        except Exception as renew_error:  # the next batch of the partition tries again
+            log.warning("no new producer for partition %d: %r", partition, renew_error)
+
     def _processor(self, partition: int) -> Processor:
         cache = self.caches.get(partition)
         if cache is None:
@@ -177,6 +249,23 @@ class PartitionRater:
         self, partition: int, batch: dict[Any, list[Any]]
     ) -> dict[TopicPartition, int]:
         """Rate and commit a batch; the next input offsets to commit to the consumer group.
+
+        A partition that failed waits out its back-off first; a failure gets it a
+        new producer (:meth:`failed`) before the consumer rewinds it.
+        """
+        await self._wait_retry(partition)
+        try:
+            offsets = await self._handle(partition, batch)
+        except Exception as exc:
+            await self.failed(partition, exc)
+            raise
+        self.failing.pop(partition, None)
+        return offsets
+
+    async def _handle(
+        self, partition: int, batch: dict[Any, list[Any]]
+    ) -> dict[TopicPartition, int]:
+        """:meth:`handle` without the failure handling.
 
         The offsets are not part of the transaction: the applied-offsets marker
         committed with the state is what decides which records are skipped, so
@@ -281,7 +370,11 @@ class PartitionRater:
                 continue  # defensively: a tenant of another partition
             emitted.extend(processor.sweep(key.decode(), now))
         if emitted or processor.dirty:
-            await self._commit(partition, producer, processor, emitted, {})
+            try:
+                await self._commit(partition, producer, processor, emitted, {})
+            except Exception as exc:
+                await self.failed(partition, exc)
+                raise
             self.counters.committed(0, emitted)
         return len(emitted)
 
@@ -300,20 +393,18 @@ class PartitionRater:
         if tariff_dlq is not None:
             encoded[TARIFF_DLQ_KEY] = tariff_dlq[1]
         try:
-            changelog_offset = await self._send(producer, partition, emitted, encoded, tariff_dlq)
+            written = await self._send(producer, partition, emitted, encoded, tariff_dlq)
             await self.checkpoint("sent", producer)
             await producer.commit_transaction()
+            await self.checkpoint("committed", producer)
+            await self.transactions.settle(partition, written)
+            await producer.begin_transaction()
         except BaseException:
             self.forget(partition)
-            try:
-                await producer.abort_transaction()
-            finally:
-                await producer.begin_transaction()
             raise
-        await self.checkpoint("committed", producer)
-        await producer.begin_transaction()
-        if changelog_offset is not None:
-            self.table.write(partition, encoded, changelog_offset)
+        changelog = written.get(TopicPartition(self.changelog_topic, partition))
+        if changelog is not None:
+            self.table.write(partition, encoded, changelog[1])
         for journal in journals:
             journal.stored()
 
@@ -412,8 +503,8 @@ class PartitionRater:
         emitted: list[Output],
         encoded: dict[bytes, bytes | None],
         tariff_dlq: tuple[list[Output], bytes] | None,
-    ) -> int | None:
-        """Send the states, then the outputs; the changelog offset the states reached.
+    ) -> dict[TopicPartition, tuple[int, int]]:
+        """Send the states, then the outputs; the first and last offset written per partition.
 
         Both are handed to the producer before either is awaited, so they
         usually go in one produce request: one round trip, not two. Outputs
@@ -435,5 +526,5 @@ class PartitionRater:
         outputs = await batches.hand_over()
         self._last_written[partition] = {TopicPartition(*where) for where, _, _ in outputs}
         pending += outputs
-        reached = await RecordBatches.delivered(pending)
-        return reached.get((changelog, partition))
+        spans = await RecordBatches.delivered(pending)
+        return {TopicPartition(*where): span for where, span in spans.items()}

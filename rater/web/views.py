@@ -43,6 +43,8 @@ def stats_of(rater: PartitionRater, feed: TariffFeed) -> dict[str, Any]:
         "batches_committed": counters.batches,
         "outputs_committed": dict(sorted(counters.outputs.items())),
         "last_commit_at": None if last is None else format_time(last),
+        "batches_failed": counters.failed_batches,
+        "producers_renewed": counters.renewed_producers,
         "tariff_rows": len(feed.index),
         "tariff_rows_rejected": len(feed.rejected),
     }
@@ -52,6 +54,9 @@ def add_views(app: Any, rater: PartitionRater, feed: TariffFeed) -> None:
     @app.page("/rater/health/")
     async def health(view: View, request: Request) -> Response:
         body = health_of(app)
+        failing = rater.not_ready_reason()
+        if failing is not None and body["status"] == "ok":
+            body = {**body, "status": "failing", "reason": failing}
         return view.json(body, status=200 if body["status"] == "ok" else 503)
 
     @app.page("/rater/stats/")

@@ -1,7 +1,6 @@
-"""Fault tests run real processes against the real broker, like the integration suite.
+"""Fault tests need a real broker: every test here gets the `integration` marker too.
 
-They get the integration suite's ``settings`` fixture (fresh topics per test)
-and its ``integration`` marker, so `-m "not integration"` leaves them out too.
+They also get the integration suite's ``settings`` fixture (fresh topics per test).
 """
 
 from __future__ import annotations
@@ -19,3 +18,4 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _HERE in item.path.parents:
             item.add_marker(pytest.mark.integration)
+            item.add_marker(pytest.mark.faults)

@@ -1,1 +1,1 @@
-"""Helpers shared by test suites; not tests."""
+"""Helpers the tests share; not tests themselves."""
