@@ -1,15 +1,10 @@
-"""Fault tests need a real broker: every test here gets the `integration` marker too.
-
-They also get the integration suite's ``settings`` fixture (fresh topics per test).
-"""
+"""Fault tests need a real broker: every test here gets the `integration` marker too."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
-from tests.integration.conftest import settings  # noqa: F401 - the shared fixture
 
 _HERE = Path(__file__).parent
 
