@@ -44,11 +44,11 @@ def message_id(notice: Notice) -> str:
     return f"<{digest}@{MESSAGE_ID_DOMAIN}>"
 
 
-def _header(value: str) -> str:
+def _header(value: str) -> str | Header:
     """ASCII as it is; anything else RFC 2047-encoded. A line break is refused (ValueError)."""
     if "\n" in value or "\r" in value:
         raise ValueError(f"line break in header value {value!r}")
-    return value if value.isascii() else Header(value, "utf-8").encode()
+    return value if value.isascii() else Header(value, "utf-8")
 
 
 def _address(value: str) -> str:

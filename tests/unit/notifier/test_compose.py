@@ -74,3 +74,18 @@ def test_non_ascii_sender_names_and_ids_are_encoded() -> None:
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert parsed["From"] == "Guthaben Müller <g@rater.example>"
     assert parsed["X-Rater-Tenant-Id"] == "Müller GmbH"
+
+
+def test_subjects_survive_smtp_flattening_in_both_languages() -> None:
+    """aiosmtplib flattens the mail itself; a folded encoded subject must decode unchanged."""
+    from aiosmtplib.email import flatten_message
+
+    from tests.support.notices import TYPES
+
+    for kind in TYPES:
+        for language in ("en", "de"):
+            notice = decode(orjson.dumps(notification(kind, language=language)))
+            rendered = render(notice)
+            raw = flatten_message(compose(notice, rendered, "credits@rater.example"))
+            parsed = email.message_from_bytes(raw, policy=email.policy.default)
+            assert parsed["Subject"] == rendered.subject
