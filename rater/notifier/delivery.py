@@ -1,9 +1,11 @@
 """The consumer loop: each notice mailed once, nothing lost, many in flight (SPEC 10).
 
 Records of `notifications` are read (read_committed, the notifier's own
-group) into a window of at most ``window`` unfinished notices, and each is
-delivered by a task of its own, at most ``concurrency`` of them talking to
-the mail server at once, so a burst does not queue behind one slow send.
+group), at most ``window`` notices per partition past its committed offset
+(a partition at its limit is paused, so a notice retried for days holds up
+its own partition only), and each is delivered by a task of its own, at
+most ``concurrency`` of them talking to the mail server at once, so a burst
+does not queue behind one slow send.
 
 A notice is *finished* when it is unusable (logged with its offset,
 counted), has no contact (counted), was already in the sent log, or the
@@ -92,7 +94,7 @@ class Delivery(ConsumerRebalanceListener):
         self.sent = sent
         self.metrics = metrics
         self.rng = rng or random.Random()
-        self.window = settings.concurrency * 16  # notices read and unfinished, at most
+        self.window = settings.concurrency * 16  # notices read past a partition's commit, at most
         self._sending = asyncio.Semaphore(settings.concurrency)
         self._partitions: dict[TopicPartition, _Partition] = {}
         self._active: dict[bytes, asyncio.Event] = {}  # notice key -> set when its task ends
@@ -122,11 +124,10 @@ class Delivery(ConsumerRebalanceListener):
         self.consumer.subscribe([self.settings.notifications_topic], listener=self)
         try:
             while not self._stopping.is_set():
-                room = self.window - self.in_flight
-                if room <= 0:
-                    await self._wait_for_progress()
-                else:
-                    batch = await self.consumer.getmany(timeout_ms=FETCH_WAIT_MS, max_records=room)
+                if self._pause_full_partitions():
+                    batch = await self.consumer.getmany(
+                        timeout_ms=FETCH_WAIT_MS, max_records=self.window
+                    )
                     assigned = self.consumer.assignment()
                     for tp, records in batch.items():
                         if tp not in assigned:  # revoked while fetching: its next owner reads it
@@ -134,12 +135,35 @@ class Delivery(ConsumerRebalanceListener):
                         self.metrics.input_records.labels(tp.topic).inc(len(records))
                         for record in records:
                             self._start(tp, record)
+                else:
+                    await self._wait_for_progress()
                 await self._commit()
                 self._update_lag()
             self.state = "stopping"
             await self._drain(SHUTDOWN_GRACE_S)
         finally:
             await self.consumer.stop()
+
+    def _pause_full_partitions(self) -> bool:
+        """Pause each partition with ``window`` notices past its commit, resume the others.
+
+        True when some assigned partition may be fetched. A fetch may overshoot
+        a partition's limit by one fetch's records; the window bounds memory,
+        not an exact count.
+        """
+        assigned = self.consumer.assignment()
+        paused = self.consumer.paused()
+        fetchable = False
+        for tp in assigned:
+            partition = self._partitions.get(tp)
+            full = partition is not None and len(partition.slots) >= self.window
+            if full and tp not in paused:
+                self.consumer.pause(tp)
+            elif not full:
+                if tp in paused:
+                    self.consumer.resume(tp)
+                fetchable = True
+        return fetchable
 
     def stop(self) -> None:
         self._stopping.set()

@@ -2,8 +2,9 @@
 
 It keeps every accepted mail, parsed, with the time it arrived, and can be
 told to refuse: the next ``n`` mails with a 451 (a temporary refusal at
-DATA), or every mail to an address with a 550 at RCPT. :meth:`stop` and
-:meth:`start` again on the same port play a server that is down for a while.
+DATA), every mail to an address with a 550 at RCPT, or with a 452 (for now).
+:meth:`stop` and :meth:`start` again on the same port play a server that is
+down for a while.
 Not a fake: the notifier talks real SMTP to it, through aiosmtplib.
 ``security`` (``starttls`` or ``tls``, with a certificate) and ``login``
 make it demand encryption and a login, as a production server does.
@@ -47,6 +48,8 @@ class _Handler:
     ) -> str:
         if address.lower() in self.server.refused_addresses:
             return "550 5.1.1 mailbox unavailable"
+        if address.lower() in self.server.deferred_addresses:
+            return "452 4.2.2 mailbox full, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -89,7 +92,8 @@ class MailServer:
         self.received: list[Received] = []
         self.temporary_refusals = 0  # the next n mails get a 451
         self.refused_temporarily = 0
-        self.refused_addresses: set[str] = set()
+        self.refused_addresses: set[str] = set()  # 550 at RCPT
+        self.deferred_addresses: set[str] = set()  # 452 at RCPT, for as long as they are here
         self._controller: Controller | None = None
 
     def _authenticate(

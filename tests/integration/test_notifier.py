@@ -144,3 +144,49 @@ async def test_the_workers_own_notices_are_mailed(settings, tmp_path) -> None:
         message = received.message
         check_mail(received, by_key[f"{message['X-Rater-Tenant-Id']}/"
                                     f"{message['X-Rater-Notification-Id']}"])  # fmt: skip
+
+
+async def test_a_notice_retried_for_long_holds_up_its_own_partition_only(
+    settings, tmp_path
+) -> None:
+    """One mailbox answers 452 (full) for as long as the test runs.
+
+    Its partition's offset stays at that notice, and at most a window of
+    notices behind it is read (one send in flight: a window of 16); every
+    other partition's notices are all mailed and committed meanwhile.
+    """
+    from rater.localkafka.readback import read_all
+    from tests.support.notifier_harness import committed
+
+    stuck = notification("balance_zero", tenant="full", contact="full@mailbox.example")
+    behind = [notification("credits_expired", tenant="full", n=n) for n in range(40)]
+    others = [v for v in batch(120, tenants=6) if v["tenant_id"] != "full"]
+    with MailServer() as server:
+        server.deferred_addresses.add("full@mailbox.example")
+        notifier = Notifier(settings, server, tmp_path / "notifier.log", concurrency=1)
+        notifier.start()
+        try:
+            await notifier.wait_ready()
+            await produce(settings, [encoded(v) for v in [stuck, *behind, *others]])
+            records = await read_all(settings.bootstrap_servers, settings.topic("notifications"))
+            [stuck_record] = [r for r in records if orjson.loads(r.value) == stuck]
+            elsewhere = [r for r in records if r.partition != stuck_record.partition]
+            assert len(elsewhere) > 16  # more than one window: the old global window stalled
+            ends: dict[int, int] = {}
+            for record in elsewhere:
+                ends[record.partition] = max(ends.get(record.partition, 0), record.offset + 1)
+
+            async def others_done() -> bool:
+                done = await committed(settings, notifier.config.group_id)
+                return all(done.get(p, -1) >= end for p, end in ends.items())
+
+            await wait_until(others_done, 180, "other partitions committed", notifier, poll=0.5)
+            done = await committed(settings, notifier.config.group_id)
+            assert done.get(stuck_record.partition, 0) <= stuck_record.offset
+            copies = server.copies()
+            mailed_elsewhere = {key_of(orjson.loads(r.value)) for r in elsewhere}
+            assert mailed_elsewhere <= set(copies)
+            assert key_of(stuck) not in copies
+            assert notifier.metric("rater_mail_retries_total", reason="temporary") >= 1
+        finally:
+            notifier.stop()
