@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit bench-core bench bench-memory clean
+.PHONY: setup demo test lint unit faults bench-core bench bench-memory bench-restart clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ test: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
+faults: $(STAMP)
+	$(BIN)/pytest tests/faults
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check rater
@@ -38,6 +41,9 @@ bench: $(STAMP)
 
 bench-memory: $(STAMP)
 	$(BIN)/python load/memory_soak.py --write docs/benchmarks.md
+
+bench-restart: $(STAMP)
+	$(BIN)/python load/restart_time.py --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

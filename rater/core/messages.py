@@ -416,6 +416,17 @@ def decode_account_event(key: bytes | None, value: bytes | None) -> AccountEvent
     return AccountEvent(kind, event_id, tenant_id, at, _event_fields(kind, obj, tenant_id))
 
 
+def tombstone_id(key: bytes | None) -> str:
+    """The tariff id a ``tariffs`` tombstone deletes, or raise :class:`Rejected`."""
+    try:
+        tariff_id = key.decode() if key is not None else ""
+    except UnicodeDecodeError:
+        tariff_id = ""
+    if not 1 <= len(tariff_id) <= 128:
+        raise Rejected(KEY_MISMATCH, "a tombstone's key must be a tariff id (1 to 128 characters)")
+    return tariff_id
+
+
 def decode_tariff(key: bytes | None, value: bytes) -> TariffRow:
     """Decode a ``tariffs`` row (a non-null value) or raise :class:`Rejected`."""
     obj = _load_object(value)

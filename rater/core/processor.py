@@ -13,7 +13,7 @@ from collections.abc import MutableMapping
 from rater.core import outputs as out
 from rater.core.engine import apply_cdr, apply_event, sweep
 from rater.core.errors import Rejected
-from rater.core.messages import decode_account_event, decode_cdr, decode_tariff
+from rater.core.messages import decode_account_event, decode_cdr, decode_tariff, tombstone_id
 from rater.core.outputs import Output
 from rater.core.state import TenantState
 from rater.core.tariffs import TariffIndex
@@ -78,12 +78,16 @@ class Processor:
     def tariff(
         self, key: bytes | None, value: bytes | None, topic: str, partition: int, offset: int
     ) -> list[Output]:
-        """Apply a tariff row or tombstone; a bad row yields its DLQ record."""
-        if value is None:
-            if key is not None:
-                self.tariffs.delete(key.decode(errors="replace"))
-            return []
+        """Apply a tariff row or tombstone; a bad row yields its DLQ record.
+
+        A tombstone deletes the row its key names; one whose key cannot be a
+        tariff id (none, empty, not UTF-8, too long) names no row and is
+        rejected, not dropped silently (SPEC 9).
+        """
         try:
+            if value is None:
+                self.tariffs.delete(tombstone_id(key))
+                return []
             row = decode_tariff(key, value)
         except Rejected as rejected:
             return [_dlq(rejected, topic, partition, offset, key, value)]

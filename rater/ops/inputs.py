@@ -7,6 +7,7 @@ import time
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from rater.ops.partitioners import Partitioner
 from rater.stream.settings import Settings
 
 
@@ -14,11 +15,15 @@ async def produce_inputs(
     settings: Settings,
     messages: list[tuple[str, bytes, bytes]],
     tariffs: list[dict] | None = None,
+    place: Partitioner | None = None,
 ) -> None:
     """Send tariff rows, then ``(topic, key, value)`` messages with increasing timestamps.
 
     The worker merges its two input topics by record timestamp, so strictly
     increasing timestamps make the order it applies them the order given here.
+    ``place`` writes each message to the partition another client's
+    partitioner would choose (rater/ops/partitioners.py); by default the
+    producer's own (the Java client's murmur2).
     """
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
     await producer.start()
@@ -29,7 +34,10 @@ async def produce_inputs(
             )
         base = int(time.time() * 1000)
         for i, (topic, key, value) in enumerate(messages):
-            await producer.send(settings.topic(topic), value, key=key, timestamp_ms=base + i)
+            partition = None if place is None else place(key, settings.partitions)
+            await producer.send(
+                settings.topic(topic), value, key=key, partition=partition, timestamp_ms=base + i
+            )
         await producer.flush()
     finally:
         await producer.stop()

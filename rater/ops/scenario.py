@@ -15,6 +15,7 @@ import orjson
 
 from rater.core.clock import format_time, parse_time
 from rater.core.processor import Processor
+from rater.core.state import TenantState
 from rater.core.tariffs import TariffIndex
 
 TARIFFS = [
@@ -75,6 +76,7 @@ class Scenario:
     messages: list[tuple[str, bytes, bytes]] = field(default_factory=list)  # (topic, key, value)
     expected: dict[str, list[tuple[bytes | None, dict]]] = field(default_factory=dict)
     rejected: list[str] = field(default_factory=list)  # DLQ codes, in order
+    states: dict[str, TenantState] = field(default_factory=dict)  # the core's, at the end
 
 
 def build(cdrs_per_tenant: int = 40, seed: int = 7, now: str = "2026-01-01T00:00:00Z") -> Scenario:
@@ -205,4 +207,5 @@ def build(cdrs_per_tenant: int = 40, seed: int = 7, now: str = "2026-01-01T00:00
             send("cdrs", body)
             if n % 10 == 3:
                 send("cdrs", body)  # a duplicate from the telephony side
+    scenario.states = dict(processor.states)
     return scenario

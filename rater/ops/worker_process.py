@@ -24,7 +24,7 @@ def free_port() -> int:
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    return {
+    env = {
         "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
         "RATER_APP_ID": settings.app_id,
         "RATER_TOPIC_PREFIX": settings.topic_prefix,
@@ -35,7 +35,13 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "RATER_MAX_POLL_RECORDS": str(settings.max_poll_records),
         "RATER_ROCKSDB_MEMORY_MB": str(settings.rocksdb_memory_mb),
         "RATER_WEB_PORT": str(settings.web_port),
+        "RATER_WEB_HOST": settings.web_host or "",
+        "RATER_API_TOKEN": settings.api_token or "",
+        "RATER_SESSION_TIMEOUT_S": str(int(settings.session_timeout_s)),
     }
+    if settings.instance_id is not None:
+        env["RATER_INSTANCE_ID"] = settings.instance_id
+    return env
 
 
 class WorkerProcess:

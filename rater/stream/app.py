@@ -19,11 +19,18 @@ from rater.core.outputs import OUTPUT_TOPICS
 from rater.stream.committed import RocksStates
 from rater.stream.consumer import BatchConsumer, RaterTransport
 from rater.stream.heap_trim import TRIM_INTERVAL_S, heap_trimmer
+from rater.stream.membership import watch_static_membership
 from rater.stream.partition import PartitionRater
+from rater.stream.rebalance_seek import RevokedSeekGuard
+from rater.stream.recovery_ends import PromptTableManager, ReachableEndsConsumer
 from rater.stream.rocks_memory import share_one_budget
 from rater.stream.settings import Settings
 from rater.stream.tariff_feed import TariffFeed
 from rater.stream.transactions import PartitionTransactions
+from rater.stream.worker_status import FaustWorkerStatus
+from rater.web.admin import EventProducer
+from rater.web.http import MAX_BODY, token_guard
+from rater.web.pages import Kafka, add_pages
 from rater.web.views import add_views
 
 log = logging.getLogger(__name__)
@@ -44,7 +51,17 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
     hot = frozenset({settings.topic("cdrs"), settings.topic("account-events")})
     client_kwargs = settings.security.client_kwargs()
 
-    consumer_class = type("RaterConsumer", (BatchConsumer,), {"hot_topics": hot})
+    consumer_class = type(
+        "RaterConsumer",
+        (ReachableEndsConsumer, RevokedSeekGuard, BatchConsumer),
+        {
+            "hot_topics": hot,
+            "changelog_client_kwargs": {
+                "bootstrap_servers": settings.bootstrap_servers,
+                **client_kwargs,
+            },
+        },
+    )
     transactions_class = type(
         "RaterTransactions",
         (PartitionTransactions,),
@@ -60,6 +77,7 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
         {"Consumer": consumer_class, "TransactionManager": transactions_class},
     )
     app_class = type("RaterAppForSettings", (RaterApp,), {"transport_class": transport_class})
+    web_host = {"web_host": settings.web_host} if settings.web_host else {}
     app = app_class(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
@@ -71,11 +89,25 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
         value_serializer="raw",
         web_enabled=settings.web_port > 0,
         web_port=settings.web_port or 6066,
+        **web_host,
+        # Faust's own views are off: /table served raw state, and SPEC 11 says what is served.
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_application_options={
+            "client_max_size": MAX_BODY,
+            "middlewares": [token_guard(settings.api_token)],
+        },
         datadir=str(settings.data_dir),
         broker_max_poll_records=settings.max_poll_records,
-        broker_session_timeout=10.0,
+        # Static membership (decisions.md "Static group membership"): a restarted worker
+        # with the same id gets its partitions back without a rebalance.
+        consumer_group_instance_id=settings.instance_id,
+        broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=1.0,
         stream_wait_empty=True,
+        TableManager=PromptTableManager,
     )
     cdrs = app.topic(settings.topic("cdrs"), partitions=settings.partitions)
     events = app.topic(settings.topic("account-events"), partitions=settings.partitions)
@@ -105,10 +137,11 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
             raise RuntimeError("account events must take the batch path")
 
     feed = TariffFeed(settings.bootstrap_servers, settings.topic("tariffs"), client_kwargs)
+    store = RocksStates(table.data)
     rater = PartitionRater(
         settings,
         feed,
-        RocksStates(table.data),
+        store,
         changelog,
         _LateTransactions(app),
     )
@@ -123,6 +156,9 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
     @app.on_partitions_revoked.connect
     async def _forget(sender: AppT, revoked: Any, **_: Any) -> None:
         rater.forget()  # a partition may come back after another owner changed its state
+        rater.metrics.forget()  # its blocked tenants too
+
+    watch_static_membership(app, settings)
 
     if settings.expiry_sweep:
 
@@ -137,8 +173,22 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
         async def _trim_heap() -> None:
             await asyncio.to_thread(trim)
 
+    status = FaustWorkerStatus(app, settings, store, TABLE, rater.failing_partitions)
+    rater.metrics.attach(status)
     if settings.web_port:
-        add_views(app, rater, feed)
+        producer = EventProducer(
+            settings.bootstrap_servers, settings.topic("account-events"), client_kwargs
+        )
+        router = add_views(app, rater, feed, status, rater.metrics, producer)
+        kafka = Kafka(settings.bootstrap_servers, settings.topic_prefix, client_kwargs)
+        dashboard_tail = add_pages(app, settings.app_id, kafka, rater.metrics, status)
+
+        @app.on_before_shutdown.connect
+        async def _close_api_clients(sender: AppT, **_: Any) -> None:
+            await dashboard_tail.stop()
+            await producer.stop()
+            await router.close()
+
     app.rater = rater  # type: ignore[attr-defined]
     app.tariff_feed = feed  # type: ignore[attr-defined]
     return app, rater
@@ -182,6 +232,9 @@ class _LateTransactions:
 
     async def settle(self, partition: int, written: Any) -> None:
         await self._app.consumer.transactions.settle(partition, written)
+
+    async def committed(self, partition: int, tp: Any, span: tuple[int, int]) -> bool | None:
+        return await self._app.consumer.transactions.committed(partition, tp, span)  # type: ignore[no-any-return]
 
 
 def _start_once(feed: TariffFeed) -> Any:

@@ -23,7 +23,6 @@ from typing import Any, Protocol
 
 import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.partitioner import murmur2
 
 from rater.core import outputs as out
 from rater.core.codec import decode_state, encode_state
@@ -31,8 +30,10 @@ from rater.core.errors import INTERNAL_ERROR, NO_TARIFF
 from rater.core.outputs import Output
 from rater.core.processor import Processor
 from rater.core.state import StoredSeenIds, TenantState
+from rater.observability.metrics import RaterMetrics
 from rater.stream.batches import RecordBatches
 from rater.stream.committed import CommittedStates, seen_prefix
+from rater.stream.placement import Placement, partition_of
 from rater.stream.settings import Settings
 from rater.stream.tariff_feed import TariffFeed
 
@@ -55,19 +56,6 @@ def applied_key(partition: int) -> bytes:
     marker lets it skip what the state already holds, DLQ'd messages included.
     """
     return b"\x00rater:applied-offsets:%d:" % partition + b"\x00" * 300
-
-
-_KEY_HASHES: dict[bytes, int] = {}  # murmur2 is pure Python in aiokafka: ~5 µs a key
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives a key: where the tenant lives."""
-    hashed = _KEY_HASHES.get(key)
-    if hashed is None:
-        if len(_KEY_HASHES) > 1_000_000:
-            _KEY_HASHES.clear()
-        hashed = _KEY_HASHES[key] = murmur2(key) & 0x7FFFFFFF
-    return hashed % partitions
 
 
 def wall_clock_us() -> int:
@@ -124,6 +112,10 @@ class Transactions(Protocol):
 
     async def renew(self, partition: int) -> bool: ...
 
+    async def committed(
+        self, partition: int, tp: TopicPartition, span: tuple[int, int]
+    ) -> bool | None: ...
+
     async def settle(
         self, partition: int, written: Mapping[TopicPartition, tuple[int, int]]
     ) -> None: ...
@@ -176,11 +168,15 @@ class PartitionRater:
         self.transactions = transactions
         self.clock = clock
         self.failing: dict[int, Failing] = {}
+        # A batch whose commit raised and whose outcome is not known yet (_committed_anyway).
+        self._in_doubt: dict[int, tuple[Any, tuple[int, int], dict[bytes, bytes | None], Any]] = {}
         self.caches: dict[int, StateCache] = {}
         self.cdrs_topic = settings.topic("cdrs")
         self.events_topic = settings.topic("account-events")
         self.topic_names = {name: settings.topic(name) for name in out.OUTPUT_TOPICS}
         self.counters = Counters()
+        self.metrics = RaterMetrics(settings.topic_prefix)  # SPEC 11: committed work only
+        self.placement = Placement(settings.partitions)
         self._last_written: dict[int, set[TopicPartition]] = {}  # see _open_partitions
 
     async def checkpoint(self, point: str, producer: AIOKafkaProducer) -> None:
@@ -203,15 +199,20 @@ class PartitionRater:
     def producer_for(self, partition: int) -> AIOKafkaProducer:
         return self.transactions.producers[partition]
 
+    def failing_partitions(self) -> list[tuple[int, str]]:
+        """Partitions whose batches keep failing, with how often and the last error."""
+        return [
+            (p, f"{f.count} batches in a row, last {f.error}")
+            for p, f in sorted(self.failing.items())
+            if f.count >= FAILING_AFTER
+        ]
+
     def not_ready_reason(self) -> str | None:
         """Why the worker should not be sent traffic: a partition that keeps failing."""
-        stuck = {p: f for p, f in self.failing.items() if f.count >= FAILING_AFTER}
-        if not stuck:
+        failing = self.failing_partitions()
+        if not failing:
             return None
-        return "; ".join(
-            f"partition {p} failed {f.count} batches in a row ({f.error})"
-            for p, f in sorted(stuck.items())
-        )
+        return "; ".join(f"partition {p} failed {why}" for p, why in failing)
 
     async def _wait_retry(self, partition: int) -> None:
         failing = self.failing.get(partition)
@@ -224,6 +225,7 @@ class PartitionRater:
         """After a failed batch: drop the cache, replace the producer, back off."""
         self.forget(partition)
         self.counters.failed_batches += 1
+        self.metrics.failed_batches.inc()
         known = self.failing.get(partition)
         count = 1 if known is None else known.count + 1
         delay = min(RETRY_FIRST_S * 2 ** (count - 1), RETRY_MAX_S)
@@ -273,6 +275,9 @@ class PartitionRater:
         in the transaction cost two more sequential round trips per batch
         (AddOffsetsToTxn, TxnOffsetCommit): a third of the commit's latency.
         """
+        started = time.perf_counter()
+        if partition in self._in_doubt:
+            await self._resolve_in_doubt(partition)  # before anything is replayed
         producer = self.producer_for(partition)
         marker_key = applied_key(partition)
         raw_marker = self.table.get(partition, marker_key)
@@ -289,12 +294,14 @@ class PartitionRater:
         batch = {tp: records for tp, records in fresh.items() if records}
         if not batch:
             return self._group_offsets(fetched, applied)  # all applied: the group's offsets lag
-        self._open_partitions(producer, partition, batch)
+        # records of tenants living elsewhere are moved there, not rated (placement.py)
+        to_rate, moving = self.placement.split(partition, batch)
+        self._open_partitions(producer, partition, to_rate)
         poisoned: dict[tuple[str, int], str] = {}
         tariffs_checked = False
         while True:
             processor = self._processor(partition)
-            emitted, crashed, no_tariff = self._rate(processor, batch, poisoned)
+            emitted, crashed, no_tariff = self._rate(processor, to_rate, poisoned)
             if crashed is None and not (no_tariff and not tariffs_checked):
                 break
             # Replay the batch from committed state: without the message that crashed, or
@@ -306,11 +313,20 @@ class PartitionRater:
                 await self.tariffs.catch_up()
                 tariffs_checked = True
         await self.checkpoint("rated", producer)
+        moved: dict[TopicPartition, tuple[int, int]] = {}
+        if moving:  # in this transaction, before the marker that passes the originals
+            try:
+                moved = await self.placement.forward(producer, moving)
+            except BaseException:
+                self.forget(partition)  # the rated states were not committed
+                raise
         for tp, records in batch.items():
             applied[tp.topic] = records[-1].offset + 1
         extra = {marker_key: orjson.dumps(applied)}
-        await self._commit(partition, producer, processor, emitted, extra)
+        await self._commit(partition, producer, processor, emitted, extra, moved)
         self.counters.committed(sum(len(records) for records in batch.values()), emitted)
+        self.metrics.inputs_committed(partition, to_rate, time.perf_counter() - started)
+        self.placement.moved += len(moving)
         await self.checkpoint("stored", producer)
         return self._group_offsets(fetched, applied)
 
@@ -385,6 +401,7 @@ class PartitionRater:
         processor: Processor,
         emitted: list[Output],
         extra: dict[bytes, bytes],
+        moved: dict[TopicPartition, tuple[int, int]] | None = None,
     ) -> None:
         """Send outputs and changed states, commit; then update the table."""
         encoded, journals = self._changed_records(processor)
@@ -392,13 +409,23 @@ class PartitionRater:
         tariff_dlq = self._tariff_rejections(partition) if partition == 0 else None
         if tariff_dlq is not None:
             encoded[TARIFF_DLQ_KEY] = tariff_dlq[1]
+        ending = False
+        written: dict[TopicPartition, tuple[int, int]] = {}
         try:
             written = await self._send(producer, partition, emitted, encoded, tariff_dlq)
+            written.update(moved or {})  # the moved copies must be stable too
             await self.checkpoint("sent", producer)
+            ending = True
             await producer.commit_transaction()
             await self.checkpoint("committed", producer)
             await self.transactions.settle(partition, written)
             await producer.begin_transaction()
+        except Exception as exc:
+            self.forget(partition)
+            if not ending:
+                raise
+            if not await self._committed_anyway(partition, written, exc, encoded, journals):
+                raise
         except BaseException:
             self.forget(partition)
             raise
@@ -407,6 +434,54 @@ class PartitionRater:
             self.table.write(partition, encoded, changelog[1])
         for journal in journals:
             journal.stored()
+        self.metrics.outputs_committed(
+            partition, emitted if tariff_dlq is None else emitted + tariff_dlq[0]
+        )
+
+    async def _committed_anyway(
+        self,
+        partition: int,
+        written: dict[TopicPartition, tuple[int, int]],
+        exc: Exception,
+        encoded: dict[bytes, bytes | None],
+        journals: list[StoredSeenIds],
+    ) -> bool:
+        """Whether a batch whose commit raised was committed all the same.
+
+        aiokafka can fail a commit the coordinator did record (its sender dies
+        on a connection closed while it looks the coordinator up again); a
+        replay would then double the batch (docs/decisions.md "Fenced
+        producers"). The changelog partition is in every batch, so its
+        records say which it was. An outcome that cannot be told yet keeps
+        the partition failing, and asks again before its next batch
+        (:meth:`_resolve_in_doubt`), rather than risk the replay.
+        """
+        tp = TopicPartition(self.changelog_topic, partition)
+        span = written.get(tp)
+        if span is None:
+            return False
+        self._in_doubt[partition] = (tp, span, encoded, journals)
+        try:
+            committed = await self._resolve_in_doubt(partition)
+        except Exception as unknown:
+            raise RuntimeError(
+                f"partition {partition}: commit failed ({exc!r}) and its outcome is not "
+                f"known yet ({unknown!r}); not replaying it"
+            ) from exc
+        if committed:
+            log.warning("partition %d: commit reported %r but was committed", partition, exc)
+        return committed
+
+    async def _resolve_in_doubt(self, partition: int) -> bool:
+        """Settle a batch whose commit failed: True if it was committed (and is now stored)."""
+        tp, span, encoded, journals = self._in_doubt[partition]
+        committed = await self.transactions.committed(partition, tp, span)
+        del self._in_doubt[partition]
+        if committed:  # as after a commit that answered: the table, then the seen ids
+            self.table.write(partition, encoded, span[1])
+            for journal in journals:
+                journal.stored()
+        return bool(committed)
 
     @staticmethod
     def _changed_records(

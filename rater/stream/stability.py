@@ -28,8 +28,9 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.client import AIOKafkaClient, CoordinationType
 from aiokafka.errors import KafkaError, for_code
 from aiokafka.protocol.offset import OffsetRequest
@@ -48,6 +49,7 @@ STUCK_AFTER_S = 10.0  # markers take milliseconds; ten seconds open is a hang, n
 UNREACHABLE_LOG_S = 5.0
 FIRST_POLL_S = 0.001
 MAX_POLL_S = 0.05
+METADATA_WAIT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -87,20 +89,64 @@ class HangingTransaction(RuntimeError):
 class TransactionAdmin:
     """LSOs, open transactions and markers, over one client's connections."""
 
-    def __init__(self, client: AIOKafkaClient, bootstrap: str) -> None:
+    def __init__(
+        self, client: AIOKafkaClient, bootstrap: str, client_kwargs: dict[str, Any] | None = None
+    ) -> None:
         self.client = client
         self.bootstrap = bootstrap
+        self.client_kwargs = client_kwargs or {}
 
-    async def _leaders(self, tps: Iterable[TopicPartition]) -> dict[int, list[TopicPartition]]:
+    async def visible(
+        self, tp: TopicPartition, span: tuple[int, int], wait_s: float = STUCK_AFTER_S
+    ) -> bool:
+        """Whether records ``span`` of ``tp`` were committed, once their transaction ended.
+
+        Raises TimeoutError while the transaction is still open after ``wait_s``:
+        its outcome is not known yet. A ``read_committed`` fetch from the first
+        record skips aborted records, so a record within the span comes back
+        only if the transaction that wrote it committed.
+        """
+        first, last = span
+        deadline = time.monotonic() + wait_s
+        while (stable := (await self.offsets([tp]))[tp]) <= last:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{tp.topic}-{tp.partition} still open at {stable}")
+            await asyncio.sleep(MAX_POLL_S)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+            **self.client_kwargs,
+        )
+        await consumer.start()
+        try:
+            consumer.assign([tp])
+            consumer.seek(tp, first)
+            while await consumer.position(tp) < stable:
+                fetched = await consumer.getmany(tp, timeout_ms=500)
+                for record in fetched.get(tp, []):
+                    return record.offset <= last
+                if time.monotonic() >= deadline + wait_s:
+                    raise TimeoutError(f"{tp.topic}-{tp.partition} not readable from {first}")
+            return False
+        finally:
+            await consumer.stop()
+
+    async def _leaders(
+        self, tps: Iterable[TopicPartition], wait_s: float = METADATA_WAIT_S
+    ) -> dict[int, list[TopicPartition]]:
         by_leader: dict[int, list[TopicPartition]] = {}
+        deadline = time.monotonic() + wait_s
         for tp in tps:
             leader = self.client.cluster.leader_for_partition(tp)
-            if leader is None or leader < 0:
+            while leader is None or leader < 0:  # a topic this client has not asked about yet
+                if time.monotonic() >= deadline:
+                    raise KafkaError(f"no leader for {tp.topic}-{tp.partition}")
                 await self.client.add_topic(tp.topic)
                 await self.client.force_metadata_update()
                 leader = self.client.cluster.leader_for_partition(tp)
                 if leader is None or leader < 0:
-                    raise KafkaError(f"no leader for {tp.topic}-{tp.partition}")
+                    await asyncio.sleep(MAX_POLL_S)
             by_leader.setdefault(leader, []).append(tp)
         return by_leader
 

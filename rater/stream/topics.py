@@ -12,6 +12,12 @@ from rater.localkafka.admin import TopicSpec
 from rater.stream.settings import TENANT_KEYED, Settings
 
 TABLE_CHANGELOG = "{app_id}-tenants-changelog"
+# A DLQ record holds the rejected value as text: base64 (4/3) when it is not UTF-8,
+# JSON escapes (up to 6 bytes a byte) when it has control characters. An input
+# record at the broker's default limit (1 MB) must still fit, or its partition
+# would retry the batch forever; 8 MiB is the workers' max_request_size
+# (transactions.py). Decisions: "A DLQ record may be larger than its input".
+DLQ_CONFIG = {"max.message.bytes": str(8 * 1024 * 1024)}
 READY_TIMEOUT_S = 30.0  # longest to wait for created topics to have a leader for every partition
 
 
@@ -22,7 +28,10 @@ class TopicLayoutError(RuntimeError):
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     """Every topic the rater reads or writes, with its partitions and configs."""
     n = settings.partitions
-    specs = [TopicSpec(settings.topic(name), n) for name in TENANT_KEYED]
+    specs = [
+        TopicSpec(settings.topic(name), n, 1, DLQ_CONFIG if name == "rater-dlq" else {})
+        for name in TENANT_KEYED
+    ]
     specs.append(TopicSpec(settings.topic("tariffs"), 1, 1, {"cleanup.policy": "compact"}))
     changelog = TABLE_CHANGELOG.format(app_id=settings.app_id)
     specs.append(TopicSpec(changelog, n, 1, {"cleanup.policy": "compact"}))

@@ -1,4 +1,9 @@
-"""Fault tests need a real broker: every test here gets the `integration` marker too."""
+"""Fault-injection tests run real worker processes against the real broker.
+
+They use the session's ``settings`` fixture (tests/conftest.py: fresh topics,
+4 partitions) and get the ``integration`` and ``faults`` markers, so
+``pytest -m "not integration"`` leaves them out too.
+"""
 
 from __future__ import annotations
 

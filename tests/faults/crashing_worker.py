@@ -4,7 +4,9 @@
 ``RATER_CRASH_AFTER=<n>`` (default 1) the how-manieth time the step is reached.
 Before dying it flushes the partition's producer, so whatever the batch has
 sent so far is really on the broker, inside the open transaction: the worst
-case for the next owner of the partition.
+case for the next owner of the partition. With ``RATER_CRASH_MODE=raise`` the
+step raises a connection error once instead, as a commit whose answer was
+lost does, and the worker goes on.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import signal
 import sys
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
 
 from rater.cli import main
 from rater.stream.partition import PartitionRater
 
 POINT = os.environ["RATER_CRASH_AT"]
+RAISE = os.environ.get("RATER_CRASH_MODE") == "raise"
 AFTER = int(os.environ.get("RATER_CRASH_AFTER", "1"))
 _reached = 0
 
@@ -29,6 +33,11 @@ async def _crash_at_point(self: PartitionRater, point: str, producer: AIOKafkaPr
         return
     _reached += 1
     if _reached < AFTER:
+        return
+    if RAISE:
+        if _reached == AFTER:
+            sys.stderr.write(f"failing at {point} (time {_reached})\n")
+            raise KafkaConnectionError(f"injected at {point}")
         return
     await producer.flush()
     sys.stderr.write(f"crashing at {point} (time {_reached})\n")

@@ -152,5 +152,10 @@ async def test_a_producer_fenced_by_hand_is_replaced_and_nothing_is_lost(
         figures = stats(settings.web_port)
         assert figures["producers_renewed"] >= settings.partitions, figures
         assert figures["batches_failed"] >= settings.partitions, figures
+        url = f"http://127.0.0.1:{settings.web_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            metrics = response.read().decode()
+        failed = [line for line in metrics.splitlines() if line.startswith("rater_failed_batches")]
+        assert failed and float(failed[0].split()[-1]) >= settings.partitions, failed
     finally:
         worker.stop()
