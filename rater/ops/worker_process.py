@@ -45,7 +45,11 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 class WorkerProcess:
-    """``module`` lets a test run a worker with faults injected (same command line)."""
+    """``module`` lets a test run a worker with faults injected (same command line).
+
+    ``command`` is the `rater` subcommand: ``notify`` runs the notifier the
+    same way (its SMTP settings in ``env``), so tests can kill it as a crash would.
+    """
 
     def __init__(
         self,
@@ -53,11 +57,13 @@ class WorkerProcess:
         log_path: Path,
         module: str = "rater",
         env: dict[str, str] | None = None,
+        command: str = "worker",
     ) -> None:
         self.settings = settings
         self.log_path = log_path
         self.module = module
         self.env = env or {}
+        self.command = command
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -66,7 +72,7 @@ class WorkerProcess:
         log = self.log_path.open("ab")
         loglevel = os.environ.get("RATER_WORKER_LOGLEVEL", "warning")  # "info" to debug a test
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module, "worker", "--loglevel", loglevel],
+            [sys.executable, "-m", self.module, self.command, "--loglevel", loglevel],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
