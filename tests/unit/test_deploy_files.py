@@ -26,19 +26,6 @@ K8S = ROOT / "deploy" / "k8s"
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "rater.json"
 KUBERNETES_VERSION = "1.31.0"  # the oldest minor release the manifests must apply on
 
-# Named by SPEC 10 and 11 and read by the notifier and the API, which are built on
-# other branches: allowed here until they are merged (then every name is in rater/).
-PENDING = {
-    "RATER_SMTP_HOST",
-    "RATER_SMTP_PORT",
-    "RATER_SMTP_SECURITY",
-    "RATER_SMTP_USERNAME",
-    "RATER_SMTP_PASSWORD",
-    "RATER_MAIL_FROM",
-    "RATER_NOTIFY_WEB_PORT",
-    "RATER_API_TOKEN",
-}
-PENDING_COMMANDS = {"notify"}
 SPEC_METRICS = {
     "rater_input_records_total",
     "rater_cdrs_rated_total",
@@ -120,7 +107,7 @@ def test_compose_kafka_is_kraft_with_single_node_transactions() -> None:
 
 
 def test_compose_sets_only_variables_the_rater_reads() -> None:
-    known = names_the_rater_reads() | PENDING
+    known = names_the_rater_reads()
     for name, service in rater_services().items():
         unknown = set(service["environment"]) - known
         assert not unknown, f"{name} sets {sorted(unknown)}, which the rater does not read"
@@ -128,7 +115,7 @@ def test_compose_sets_only_variables_the_rater_reads() -> None:
 
 
 def test_compose_commands_are_rater_commands() -> None:
-    known = rater_commands() | PENDING_COMMANDS
+    known = rater_commands()
     for name, service in rater_services().items():
         assert service["command"][0] in known, name
 
@@ -216,14 +203,14 @@ def test_worker_pod_is_a_static_member_with_probes_and_state() -> None:
 
 
 def test_pods_read_only_settings_the_rater_knows() -> None:
-    known = names_the_rater_reads() | PENDING
+    known = names_the_rater_reads()
     keys = set()
     for doc in by_kind("ConfigMap"):
         keys |= set(doc["data"])
     for doc in by_kind("Secret"):
         keys |= set(doc["stringData"])
     assert not keys - known, sorted(keys - known)
-    commands = rater_commands() | PENDING_COMMANDS
+    commands = rater_commands()
     referenced = {"rater-config", "rater-secrets"}
     for doc in [*by_kind("StatefulSet"), *by_kind("Deployment"), *by_kind("Job")]:
         for container in doc["spec"]["template"]["spec"]["containers"]:
