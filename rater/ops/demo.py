@@ -3,11 +3,14 @@
 Starts the project's own Kafka unless KAFKA_BOOTSTRAP_SERVERS is set, creates
 the topics under a fresh prefix (and waits until every partition answers),
 opens a realistic mix of tenants (:mod:`rater.ops.demo_tenants`), starts a real
-worker process and a simulated payment side (:mod:`rater.ops.payment_side`),
-sends calls at a steady rate while a live view shows what the output topics
-hold, then waits for the worker to catch up and prints a summary that says
-what the figures mean and where to look next. Library logs go to a file, so
-the terminal shows only the demo; Ctrl-C stops it cleanly with what was seen.
+worker process, a simulated payment side (:mod:`rater.ops.payment_side`) and
+the e-mail notifier (`rater notify`) with a real SMTP server on loopback
+(:mod:`rater.ops.mail_server`) that receives its mails, sends calls at a
+steady rate while a live view shows what the output topics hold and how many
+mails went out, then waits for the worker and the notifier to catch up and
+prints a summary that says what the figures mean and where to look next.
+Library logs go to files, so the terminal shows only the demo; Ctrl-C stops
+it (worker, notifier, SMTP server) cleanly with what was seen.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from rater.localkafka.tools import LocalKafkaError
 from rater.observability.tail import TopicTail
 from rater.ops.demo_tenants import TARIFFS, Calls, Tenant, setup_events, tenants
 from rater.ops.demo_view import live_view, progress_line, summary, summary_figures
+from rater.ops.mail_server import MailServer
 from rater.ops.payment_side import PaymentSide
 from rater.ops.worker_process import WorkerProcess, free_port
 from rater.stream.settings import Settings
@@ -65,6 +69,23 @@ class Run:
     tail: TopicTail | None = None
     payment: PaymentSide | None = None
     rates: list[tuple[float, int]] = field(default_factory=list)
+    mail: MailServer | None = None  # the SMTP server the notifier sends to
+    notifier_port: int = 0  # the notifier's web port (/metrics)
+    mail_metrics: dict[str, Any] = field(default_factory=dict)  # the notifier's, see _watch_mail
+
+    def mails_received(self) -> int:
+        """Mails the demo's SMTP server accepted: what actually went out."""
+        return self.mail.count() if self.mail is not None else 0
+
+    def notices_handled(self) -> int:
+        """Notifications the notifier is done with: mailed, given up, or without a contact."""
+        m = self.mail_metrics
+        return (
+            sum(m.get("sent", {}).values())
+            + sum(m.get("failed", {}).values())
+            + m.get("without_contact", 0)
+            + m.get("already_sent", 0)
+        )
 
     @property
     def dashboard(self) -> str:
@@ -103,17 +124,22 @@ def run_demo(duration: float, rate: float, summary_json: Path | None, serve: boo
         expiry_sweep=False,
         web_port=free_port(),
     )
-    run = Run(settings, tenants(), duration, rate, log_path)
+    run = Run(settings, tenants(), duration, rate, log_path, mail=MailServer())
+    run.notifier_port = free_port()
     worker = WorkerProcess(settings, data_dir / "worker.log")
+    notifier = _notifier(run, data_dir / "notifier.log")
     interrupted = False
     try:
-        asyncio.run(_main(run, worker, console))
+        asyncio.run(_main(run, worker, notifier, console))
     except KeyboardInterrupt:
         interrupted = True
     except (KafkaError, OSError, TimeoutError) as exc:
         worker.stop()
         raise click.ClickException(f"{exc} (details in {log_path})") from None
     finally:
+        notifier.stop()  # every mail it was going to send is counted by now
+        assert run.mail is not None
+        run.mail.stop()
         if not serve or interrupted:
             worker.stop()
     if run.tail is None:
@@ -129,6 +155,19 @@ def run_demo(duration: float, rate: float, summary_json: Path | None, serve: boo
         _serve(console, run, worker)
 
 
+def _notifier(run: Run, log_path: Path) -> WorkerProcess:
+    """`rater notify` on the demo's topics, mailing through the demo's SMTP server."""
+    assert run.mail is not None
+    env = {
+        "RATER_SMTP_HOST": run.mail.host,
+        "RATER_SMTP_PORT": str(run.mail.port),
+        "RATER_SMTP_SECURITY": "none",
+        "RATER_MAIL_FROM": "billing@demo.example",
+        "RATER_NOTIFY_WEB_PORT": str(run.notifier_port),
+    }
+    return WorkerProcess(run.settings, log_path, env=env, command="notify")
+
+
 def _logs_to(path: Path) -> None:
     """Every library log line and warning goes to the demo's log file, none to the terminal."""
     logging.basicConfig(
@@ -141,7 +180,7 @@ def _logs_to(path: Path) -> None:
     warnings.simplefilter("default")
 
 
-async def _main(run: Run, worker: WorkerProcess, console: Console) -> None:
+async def _main(run: Run, worker: WorkerProcess, notifier: WorkerProcess, console: Console) -> None:
     settings = run.settings
     await ensure_topics(settings)
     await _wait_serving(settings)
@@ -164,6 +203,9 @@ async def _main(run: Run, worker: WorkerProcess, console: Console) -> None:
             )
         await producer.flush()
         worker.start()
+        assert run.mail is not None
+        run.mail.start()
+        notifier.start()
         card_fails = {t.tenant_id for t in run.tenants if t.card_fails}
         run.payment = PaymentSide(
             settings.bootstrap_servers,
@@ -179,9 +221,12 @@ async def _main(run: Run, worker: WorkerProcess, console: Console) -> None:
         run.tail.start()
         tasks.append(asyncio.ensure_future(run.payment.run()))
         tasks.append(asyncio.ensure_future(_watch_lag(run, worker)))
+        tasks.append(asyncio.ensure_future(_watch_mail(run)))
         if console.is_terminal:
             with Live(live_view(run), console=console, refresh_per_second=4) as live:
-                await _traffic_and_drain(run, producer, worker, lambda: live.update(live_view(run)))
+                await _traffic_and_drain(
+                    run, producer, (worker, notifier), lambda: live.update(live_view(run))
+                )
         else:
             last = [0.0]
 
@@ -190,7 +235,7 @@ async def _main(run: Run, worker: WorkerProcess, console: Console) -> None:
                     last[0] = time.monotonic()
                     console.print(progress_line(run))
 
-            await _traffic_and_drain(run, producer, worker, plain)
+            await _traffic_and_drain(run, producer, (worker, notifier), plain)
             console.print(progress_line(run))
     finally:
         for task in tasks:
@@ -232,7 +277,7 @@ async def _wait_serving(settings: Settings, timeout: float = 60.0) -> None:
 
 
 async def _traffic_and_drain(
-    run: Run, producer: AIOKafkaProducer, worker: WorkerProcess, redraw: Any
+    run: Run, producer: AIOKafkaProducer, processes: tuple[WorkerProcess, ...], redraw: Any
 ) -> None:
     settings = run.settings
     calls = Calls(run.tenants)
@@ -247,7 +292,7 @@ async def _traffic_and_drain(
             key, value = calls.next(now)
             await producer.send(topic, value, key=key)
             run.sent += 1
-        _check(worker)
+        _check(processes)
         if time.monotonic() >= next_redraw:
             _sample_rate(run)
             redraw()
@@ -257,9 +302,11 @@ async def _traffic_and_drain(
     run.phase = "catching up"
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
     while not await _drained(run):
-        _check(worker)
+        _check(processes)
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the worker did not catch up within {DRAIN_TIMEOUT_S:.0f}s")
+            raise TimeoutError(
+                f"the worker or the notifier did not catch up within {DRAIN_TIMEOUT_S:.0f}s"
+            )
         _sample_rate(run)
         redraw()
         await asyncio.sleep(REFRESH_S)  # waits on the condition above, with a deadline
@@ -278,9 +325,10 @@ def _expiry_after(duration: float) -> float:
     return duration / 3 - CALL_START_LEAD_S
 
 
-def _check(worker: WorkerProcess) -> None:
-    if not worker.alive():
-        raise OSError(f"the worker stopped; see {worker.log_path}")
+def _check(processes: tuple[WorkerProcess, ...]) -> None:
+    for process in processes:
+        if not process.alive():
+            raise OSError(f"`rater {process.command}` stopped; see {process.log_path}")
 
 
 def _sample_rate(run: Run) -> None:
@@ -292,7 +340,8 @@ def _sample_rate(run: Run) -> None:
 
 
 async def _drained(run: Run) -> bool:
-    """All calls rated or rejected, every top-up answered and applied, all outputs read."""
+    """All calls rated or rejected, every top-up answered and applied, all outputs read,
+    every notification mailed (or given up, or without a contact) by the notifier."""
     tail, payment = run.tail, run.payment
     assert tail is not None and payment is not None
     tally = tail.tally
@@ -304,6 +353,7 @@ async def _drained(run: Run) -> bool:
         and payment.answered == tally.topups_requested
         and answered == tally.topups_requested
         and await tail.wait_caught_up(5.0)
+        and run.notices_handled() >= sum(tally.notifications.values())
     )
 
 
@@ -320,6 +370,35 @@ async def _watch_lag(run: Run, worker: WorkerProcess) -> None:
             ]
             run.lag = int(sum(lags))  # no series yet: nothing fetched, nothing waiting
         await asyncio.sleep(1.0)  # a scrape interval
+
+
+async def _watch_mail(run: Run) -> None:
+    """The notifier's mail counters, from its Prometheus metrics (SPEC 11), once a second."""
+    url = f"http://127.0.0.1:{run.notifier_port}/metrics"
+    while True:
+        with contextlib.suppress(OSError):
+            run.mail_metrics = _mail_metrics(await asyncio.to_thread(_get, url))
+        await asyncio.sleep(1.0)  # a scrape interval
+
+
+def _mail_metrics(text: str) -> dict[str, Any]:
+    """rater_mails_sent_total{type}, rater_mails_failed_total{reason} and the plain counters."""
+    found: dict[str, Any] = {"sent": {}, "failed": {}, "without_contact": 0, "already_sent": 0}
+    labelled = {"rater_mails_sent_total": "sent", "rater_mails_failed_total": "failed"}
+    plain = {
+        "rater_notifications_without_contact_total": "without_contact",
+        "rater_mails_already_sent_total": "already_sent",
+    }
+    for line in text.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        series, value = line.rsplit(" ", 1)
+        name, _, labels = series.partition("{")
+        if name in labelled and '"' in labels:
+            found[labelled[name]][labels.split('"')[1]] = int(float(value))
+        elif name in plain:
+            found[plain[name]] = int(float(value))
+    return found
 
 
 def _get(url: str) -> str:

@@ -2,7 +2,8 @@
 
 Every figure comes from the output topics as a ``read_committed`` consumer
 reads them (:class:`~rater.observability.tally.OutputTally`), except the lag,
-which is the worker's own metric. The summary's figures are also returned as
+which is the worker's own metric, and the mails, which the demo's SMTP server
+received (and the notifier's metrics explain). The summary's figures are also returned as
 a dict (``--summary-json``), which the demo's test compares with the topics.
 """
 
@@ -53,14 +54,19 @@ def _figures_table(run: Run, tally: OutputTally) -> Table:
     )
     overage = tally.overage.get(CURRENCY, Decimal(0))
     table.add_row(f"{overage:,.2f}", f"{CURRENCY} overage (post-usage billing, invoiced later)")
-    mails = tally.notifications
-    sent_to = sum(1 for n in tally.recent_notifications if n["contact_email"])
-    table.add_row(
-        f"{sum(mails.values()):,}",
-        f"notifications ({sent_to} of the last {len(tally.recent_notifications)} have an "
-        "e-mail contact; `rater notify` mails them)",
-    )
+    table.add_row(f"{sum(tally.notifications.values()):,}", "notifications (on the topic)")
+    table.add_row(f"{run.mails_received():,}", _mails_meaning(run))
     return table
+
+
+def _mails_meaning(run: Run) -> str:
+    m = run.mail_metrics
+    failed = sum(m.get("failed", {}).values())
+    where = f"{run.mail.host}:{run.mail.port}" if run.mail is not None else "-"
+    return (
+        f"e-mails received by the demo's SMTP server {where} from `rater notify` "
+        f"({m.get('without_contact', 0)} notices without a contact, {failed} failed)"
+    )
 
 
 def _dlq_table(tally: OutputTally) -> Table:
@@ -120,7 +126,8 @@ def progress_line(run: Run) -> str:
         f"[{elapsed:5.1f}s {run.phase}] sent {run.sent:,}, rated {tally.rated:,} "
         f"({run.rated_per_s():,.0f}/s), lag {run.lag if run.lag is not None else '-'}, "
         f"top-ups {tally.topups_requested}/{tally.topups_succeeded}/{tally.topups_failed} "
-        f"(requested/succeeded/failed), blocked {len(tally.blocked)}, dlq: {dlq}"
+        f"(requested/succeeded/failed), blocked {len(tally.blocked)}, "
+        f"mails {run.mails_received():,}, dlq: {dlq}"
     )
 
 
@@ -143,6 +150,12 @@ def summary_figures(run: Run) -> dict[str, Any]:
         "blocked": sorted(tally.blocked),
         "overage": {c: f"{a:.6f}" for c, a in sorted(tally.overage.items())},
         "notifications": dict(sorted(tally.notifications.items())),
+        "mails": {
+            "received": run.mails_received(),  # by the demo's SMTP server
+            "sent": dict(sorted(run.mail_metrics.get("sent", {}).items())),  # the notifier's
+            "failed": dict(sorted(run.mail_metrics.get("failed", {}).items())),
+            "without_contact": run.mail_metrics.get("without_contact", 0),
+        },
         "lowest_balances": [[t, f"{b:.6f}"] for t, b in tally.lowest_balances(LOWEST)],
     }
 
@@ -199,6 +212,17 @@ def summary(
     )
     notes = ", ".join(f"{k} {v}" for k, v in figures["notifications"].items()) or "none"
     lines.append(Text(f"  Notifications: {notes}."))
+    mails = figures["mails"]
+    where = f"{run.mail.host}:{run.mail.port}" if run.mail is not None else "-"
+    failed = sum(mails["failed"].values())
+    lines.append(
+        Text(
+            f"  E-mail: `rater notify` mailed {mails['received']:,} notices to the tenants' "
+            f"contacts; the demo's SMTP server on {where} received them. "
+            f"{mails['without_contact']:,} notices had no contact e-mail (counted, not "
+            f"mailed)" + (f"; {failed:,} were given up" if failed else "") + "."
+        )
+    )
     if figures["dlq"]:
         lines.append(Text("\nWhy records are in rater-dlq", style="bold"))
         for code, count in figures["dlq"].items():
@@ -237,7 +261,7 @@ def summary(
             )
         )
     lines.append(Text(f"  topics          {prefix}rated-cdrs, {prefix}ledger, ... on {bootstrap}"))
-    lines.append(Text(f"  logs            {run.log_path}"))
+    lines.append(Text(f"  logs            {run.log_path} (worker.log, notifier.log beside it)"))
     if own_broker:
         lines.append(
             Text("  the local Kafka broker keeps running: stop it with `rater kafka stop`")

@@ -26,6 +26,18 @@ def _values(bootstrap: str, topic: str) -> list[dict]:
     return [orjson.loads(r.value) for r in asyncio.run(read_all(bootstrap, topic))]
 
 
+def _processes_in(cwd: Path) -> str:
+    """The command lines of the processes whose working directory is ``cwd`` (Linux)."""
+    lines = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "cwd").resolve() == cwd.resolve():
+                lines.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue  # gone, or not ours
+    return "\n".join(lines)
+
+
 def test_demo_summary_is_what_the_topics_hold(kafka_bootstrap: str, tmp_path: Path) -> None:
     summary_path = tmp_path / "summary.json"
     started = time.monotonic()
@@ -94,6 +106,16 @@ def test_demo_summary_is_what_the_topics_hold(kafka_bootstrap: str, tmp_path: Pa
         "failed": kinds["auto_recharge_failed"],
     }
     assert len(requests) == kinds["auto_recharge_succeeded"] + kinds["auto_recharge_failed"] > 0
+    # `rater notify` mailed every notification with a contact: the demo's SMTP server got
+    # exactly those (the demo waits for the notifier too), and counted the others.
+    with_contact = [n for n in notifications if (n.get("details") or {}).get("contact_email")]
+    mails = figures["mails"]
+    assert mails["received"] == len(with_contact) > 0
+    assert mails["sent"] == dict(Counter(n["type"] for n in with_contact))
+    assert mails["without_contact"] == len(notifications) - len(with_contact)
+    assert mails["failed"] == {}
+    assert f"mailed {len(with_contact):,} notices" in output
+    assert f"mails {len(with_contact):,}" in progress[-1]
     assert kinds["auto_recharge_failed"] >= 1  # card-fails' card is declined
     last_state: dict[str, bool] = {}
     for state in states:
@@ -111,7 +133,8 @@ def test_demo_summary_is_what_the_topics_hold(kafka_bootstrap: str, tmp_path: Pa
 
 
 def test_ctrl_c_stops_the_demo_cleanly(kafka_bootstrap: str, tmp_path: Path) -> None:
-    """SIGINT while calls are sent: what was seen is summed up, exit 130, the worker is gone."""
+    """SIGINT while calls are sent: what was seen is summed up, exit 130, the worker, the
+    notifier and the SMTP server are gone."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "rater", "demo", "--duration", "120", "--rate", "30"],
         cwd=tmp_path,
@@ -144,3 +167,7 @@ def test_ctrl_c_stops_the_demo_cleanly(kafka_bootstrap: str, tmp_path: Path) -> 
     port = int(re.search(r"RATER_WEB_PORT=(\d+)", output).group(1))  # type: ignore[union-attr]
     with socket.socket() as sock:  # the worker was stopped with the demo
         assert sock.connect_ex(("127.0.0.1", port)) != 0
+    smtp = int(re.search(r"SMTP server on 127.0.0.1:(\d+)", output).group(1))  # type: ignore[union-attr]
+    with socket.socket() as sock:  # so was the mail server
+        assert sock.connect_ex(("127.0.0.1", smtp)) != 0
+    assert not re.search(r"rater(\.__main__)? notify", _processes_in(tmp_path))
