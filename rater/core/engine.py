@@ -423,8 +423,11 @@ def apply_event(
     emitted: list[Output] = []
     before = state.balance()
     _advance(state, event.at, emitted)
+    # Expiry lowered the balance (SPEC 6.4), even when the event then raises it
+    # again (a purchase): the trigger is checked. Only expiry emits in step 2.
+    expired = bool(emitted) and state.balance() < before
     state.seen[seen_key] = event.at
-    check_trigger = _apply_account_change(state, event, emitted)
+    check_trigger = _apply_account_change(state, event, emitted) or expired
     _settle(state, before, event.event_id, check_trigger, emitted)
     return state, emitted
 
