@@ -323,7 +323,7 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
             )
         )
     if overage_amount:
-        emitted.append(out.overage(state, cdr.cdr_id, overage_amount, cdr.cdr_id))
+        emitted.append(out.overage(state, "cdr:" + cdr.cdr_id, overage_amount, cdr.cdr_id))
     # _settle's rules need doing only when one of them can apply: a zero or
     # negative balance, a block to lift, or a lower balance that reaches the
     # auto-recharge trigger with no request pending (_check_trigger's tests).
@@ -337,7 +337,7 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
             and balance <= state.ar_trigger
         )
     ):
-        _settle(state, before, cdr.cdr_id, False, emitted, balance)
+        _settle(state, before, "cdr:" + cdr.cdr_id, False, emitted, balance)
     return emitted
 
 
@@ -428,7 +428,7 @@ def apply_event(
     expired = bool(emitted) and state.balance() < before
     state.seen[seen_key] = event.at
     check_trigger = _apply_account_change(state, event, emitted) or expired
-    _settle(state, before, event.event_id, check_trigger, emitted)
+    _settle(state, before, "event:" + event.event_id, check_trigger, emitted)
     return state, emitted
 
 

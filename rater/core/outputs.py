@@ -123,11 +123,16 @@ def service_state(state: TenantState) -> Output:
     )
 
 
-def _text_or_base64(raw: bytes) -> str:
+def text_and_encoding(raw: bytes) -> tuple[str, str]:
+    """The raw bytes as a DLQ record writes them, and the encoding it names (SPEC 8).
+
+    Valid UTF-8 is kept as text (``utf-8``); anything else is base64
+    (``base64``), so the bytes can always be recovered without guessing.
+    """
     try:
-        return raw.decode()
+        return raw.decode(), "utf-8"
     except UnicodeDecodeError:
-        return base64.b64encode(raw).decode()
+        return base64.b64encode(raw).decode(), "base64"
 
 
 def dlq(
@@ -140,7 +145,14 @@ def dlq(
     message: str,
     tenant_id: str | None,
 ) -> Output:
-    """A ``rater-dlq`` record; it keeps the key of the message it rejects."""
+    """A ``rater-dlq`` record; it keeps the key of the message it rejects.
+
+    ``value_encoding`` and ``key_encoding`` say how ``value`` and ``key`` hold
+    the raw bytes (SPEC 8: the key follows the value's rule); null when the
+    record had no value or key (decisions: "DLQ record encodings").
+    """
+    key_text, key_encoding = (None, None) if key is None else text_and_encoding(key)
+    value_text, value_encoding = (None, None) if value is None else text_and_encoding(value)
     return (
         RATER_DLQ,
         key,
@@ -150,8 +162,10 @@ def dlq(
             "source_topic": source_topic,
             "partition": partition,
             "offset": offset,
-            "key": None if key is None else _text_or_base64(key),
-            "value": None if value is None else _text_or_base64(value),
+            "key": key_text,
+            "key_encoding": key_encoding,
+            "value": value_text,
+            "value_encoding": value_encoding,
             "error": {"code": code, "message": message},
         },
     )

@@ -72,40 +72,28 @@ IDLE_TIMEOUT_S = 60.0
 # --- pure: decoding and choosing -----------------------------------------------------
 
 
-def raw_bytes(
-    text: str | None, hint: bytes | None = None, prefer_binary: bool = False
-) -> bytes | None:
-    """The bytes the rater wrote as ``text`` in a DLQ record (reverse of ``_text_or_base64``).
+ENCODINGS = ("utf-8", "base64")
 
-    The writer keeps UTF-8 as text and base64-encodes anything else, so ``text``
-    came from either ``text.encode()`` or, only when ``text`` is canonical
-    base64 of bytes that are *not* UTF-8, from those bytes. Only then is it
-    ambiguous; ``hint`` (bytes known from elsewhere) decides when it is one of
-    the two, else ``prefer_binary``.
+
+def raw_bytes(text: str | None, encoding: str | None) -> bytes | None:
+    """The bytes a DLQ record holds as ``text`` with its ``*_encoding`` (SPEC 8).
+
+    ``utf-8``: the text's UTF-8 bytes; ``base64``: the bytes it encodes;
+    ``None`` (with no text): the record had none. Raises ``ValueError`` for
+    anything else, so an unreadable record is never replayed as guessed bytes.
     """
     if text is None:
+        if encoding is not None:
+            raise ValueError("an encoding without text")
         return None
-    binary = _base64_of_non_utf8(text)
-    if binary is None:
+    if encoding == "utf-8":
         return text.encode()
-    if hint is not None and hint in (binary, text.encode()):
-        return hint
-    return binary if prefer_binary else text.encode()
-
-
-def _base64_of_non_utf8(text: str) -> bytes | None:
-    """The bytes ``text`` encodes when the writer could have base64-encoded them, else None."""
-    try:
-        binary = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    if base64.b64encode(binary).decode() != text:
-        return None  # not what b64encode writes, so the writer did not
-    try:
-        binary.decode()
-    except UnicodeDecodeError:
-        return binary
-    return None  # valid UTF-8 would have been written as text
+    if encoding == "base64":
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("not base64") from exc
+    raise ValueError(f"unknown encoding {encoding!r}")
 
 
 def input_name(source_topic: str, prefix: str) -> str | None:
@@ -146,8 +134,8 @@ class DlqEntry:
     code: str
     source_topic: str
     partition: int
-    key: str | None
-    value: str | None
+    key: bytes | None
+    value: bytes | None
 
 
 def parse_entry(value: bytes | None) -> DlqEntry | None:
@@ -161,14 +149,19 @@ def parse_entry(value: bytes | None) -> DlqEntry | None:
     error = obj.get("error")
     code = error.get("code") if type(error) is dict else None
     source, partition = obj.get("source_topic"), obj.get("partition")
-    key, text = obj.get("key"), obj.get("value")
     if type(code) is not str or type(source) is not str:
         return None
     if type(partition) is not int or partition < 0:
         return None
-    if not all(item is None or type(item) is str for item in (key, text)):
+    texts = (obj.get("key"), obj.get("key_encoding"), obj.get("value"), obj.get("value_encoding"))
+    if not all(item is None or type(item) is str for item in texts):
         return None
-    return DlqEntry(code, source, partition, key, text)
+    try:
+        key = raw_bytes(texts[0], texts[1])
+        raw = raw_bytes(texts[2], texts[3])
+    except ValueError:
+        return None
+    return DlqEntry(code, source, partition, key, raw)
 
 
 def choose(
@@ -180,8 +173,8 @@ def choose(
 ) -> Replay | str:
     """What to do with one DLQ record: the message to replay, or why it is skipped.
 
-    The DLQ record's own Kafka key is the rejected message's key (SPEC 8), so
-    it settles the one ambiguous case of decoding ``key``.
+    ``record_key`` (the DLQ record's own Kafka key, the rejected message's
+    key, SPEC 8) is not needed: ``key_encoding`` says how to read ``key``.
     """
     entry = parse_entry(record_value)
     if entry is None:
@@ -198,10 +191,8 @@ def choose(
     return Replay(
         settings.topic(name),
         entry.partition,
-        raw_bytes(entry.key, hint=record_key),
-        # Only a value that was no JSON object can be ambiguous (a JSON object starts
-        # with "{", never base64): binary is what the writer base64-encodes.
-        raw_bytes(entry.value, prefer_binary=True),
+        entry.key,
+        entry.value,
         entry.code,
     )
 

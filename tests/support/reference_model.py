@@ -203,6 +203,7 @@ class ReferenceModel:
                         "partition": partition,
                         "offset": offset,
                         "key": key.decode(),
+                        "key_encoding": "utf-8",
                         "value": value.decode(),
                         "value_encoding": "utf-8",
                         "error": {"code": rejected.code},

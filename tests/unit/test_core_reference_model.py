@@ -316,26 +316,6 @@ def engine_records(outputs: list) -> list:
     return result
 
 
-def until_wire_ids_merge(outputs: list) -> list:
-    """The one place that hides SPEC 8's new ids until the `wire` branch is merged.
-
-    The reference writes ``overage_id`` ``cdr:<cdr_id>``, a ``balance_zero``
-    ref ``cdr:<cdr_id>`` / ``event:<event_id>`` and the DLQ ``value_encoding``;
-    the engine on this branch does not yet. Remove this function once merged.
-    """
-    result = []
-    for topic, key, value in outputs:
-        value = dict(value)
-        if topic == "overage":
-            value.pop("overage_id")
-        elif topic == "notifications" and value["type"] == "balance_zero":
-            value.pop("notification_id")
-        elif topic == "rater-dlq":
-            value.pop("value_encoding", None)
-        result.append((topic, key, value))
-    return result
-
-
 class Pair:
     """The engine (through the Processor) and the reference, fed the same messages."""
 
@@ -379,8 +359,7 @@ class Pair:
         self.compare(self.proc.sweep(tenant, self.now), self.ref.sweep(tenant, to_dt(self.now)))
 
     def compare(self, got: list, want: list) -> None:
-        got = until_wire_ids_merge(engine_records(got))
-        want = until_wire_ids_merge(want)
+        got = engine_records(got)
         assert by_topic(got) == by_topic(want), f"\nengine:    {got}\nreference: {want}"
         assert sorted(self.proc.states) == sorted(self.ref.tenants)
         for tenant, state in self.proc.states.items():

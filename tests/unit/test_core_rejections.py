@@ -74,7 +74,9 @@ def test_dlq_record_keeps_the_raw_message_and_its_position() -> None:
         "partition": 0,
         "offset": 4,
         "key": "acme",
+        "key_encoding": "utf-8",
         "value": "//4=",
+        "value_encoding": "base64",
         "error": {"code": "invalid_json", "message": record["error"]["message"]},
     }
     assert record["error"]["message"]

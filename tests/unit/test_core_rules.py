@@ -93,7 +93,7 @@ def test_usage_beyond_credits_goes_to_deficit_and_blocks() -> None:
         "at": "2026-01-02T00:00:00Z",
     }
     zero = one(outputs, "notifications")
-    assert zero["notification_id"] == "balance_zero:c3"
+    assert zero["notification_id"] == "balance_zero:cdr:c3"
     assert zero["details"] == {"balance": "-0.018000"}
 
 
@@ -119,6 +119,32 @@ def test_purchase_smaller_than_the_deficit_leaves_no_lot() -> None:
     assert one(outputs, "ledger")["balance_after"] == "-0.010000"
     assert on(outputs, "service-state") == []
     assert h.state().lots == []
+
+
+def test_an_event_that_reaches_zero_names_itself_in_the_notification() -> None:
+    h = prepaid("1", billing_model="prepaid")
+    h.cdr("2026-01-02T00:00:00Z", 60)  # 0.976 left, expires 2027-01-01
+    outputs = h.event("contact_changed", "2027-01-01T00:00:00Z", contact_email="a@b.cc")
+    zero = [n for n in on(outputs, "notifications") if n["type"] == "balance_zero"]
+    assert [n["notification_id"] for n in zero] == ["balance_zero:event:e4"]
+
+
+def test_a_cdr_and_an_event_with_the_same_id_get_different_output_ids() -> None:
+    """SPEC 8: a ref names what caused it, so a CDR id and an event id cannot collide."""
+    h = prepaid("0.024")
+    h.ids = 100
+    first = h.cdr("2026-01-02T00:00:00Z", 60)  # c101 takes the balance to exactly zero
+    h.event("credits_purchased", "2026-01-02T00:00:01Z", amount="1")  # expires 2027-01-02
+    second = h.raw_event(
+        b"acme",
+        b'{"type": "contact_changed", "event_id": "c101", "tenant_id": "acme",'
+        b' "at": "2027-01-03T00:00:00Z", "contact_email": "a@b.cc"}',
+    )  # the expiry it finds takes the balance to zero again
+    zero = [n for n in on(first + second, "notifications") if n["type"] == "balance_zero"]
+    assert [n["notification_id"] for n in zero] == [
+        "balance_zero:cdr:c101",
+        "balance_zero:event:c101",
+    ]
 
 
 def test_exact_zero_notifies_balance_zero_but_does_not_block() -> None:
@@ -375,7 +401,7 @@ def test_nce_spends_credits_first_then_overage_and_never_goes_below_zero() -> No
         "0.000000",
     )
     assert one(outputs, "overage") == {
-        "overage_id": "c4",
+        "overage_id": "cdr:c4",
         "tenant_id": "acme",
         "amount": "0.018000",
         "currency": "EUR",

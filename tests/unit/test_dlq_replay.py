@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rater.core.outputs import _text_or_base64
 from rater.core.outputs import dlq as dlq_output
+from rater.core.outputs import text_and_encoding
 from rater.core.processor import Processor
 from rater.core.tariffs import TariffIndex
 from rater.ops.dlq_replay import (
@@ -28,6 +28,7 @@ from rater.ops.dlq_replay import (
     choose,
     dlq,
     input_name,
+    parse_entry,
     raw_bytes,
     since_ms,
 )
@@ -75,57 +76,53 @@ def dlq_record(
 
 
 @pytest.mark.parametrize(
-    ("text", "kwargs", "raw"),
+    ("text", "encoding", "raw"),
     [
-        (None, {}, None),
-        ("", {}, b""),
-        ('{"a": 1}', {}, b'{"a": 1}'),
-        ("grüße", {}, "grüße".encode()),
-        # "tenant01" is also canonical base64 of non-UTF-8 bytes: text unless told otherwise
-        ("tenant01", {}, b"tenant01"),
-        ("tenant01", {"hint": b"tenant01"}, b"tenant01"),
-        ("tenant01", {"hint": base64.b64decode("tenant01")}, base64.b64decode("tenant01")),
-        ("tenant01", {"hint": b"other"}, b"tenant01"),
-        ("tenant01", {"prefer_binary": True}, base64.b64decode("tenant01")),
-        ("acme", {"prefer_binary": True}, b"acme"),  # its base64 reading is UTF-8: text
-        ("/w==", {"prefer_binary": True}, b"\xff"),
-        ("/w==", {}, b"/w=="),
-        # base64 of UTF-8 bytes, or not what b64encode writes: the writer wrote text
-        ("YWNtZQ==", {"prefer_binary": True}, b"YWNtZQ=="),
-        ("/x==", {"prefer_binary": True}, b"/x=="),
-        ("/w", {"prefer_binary": True}, b"/w"),
+        (None, None, None),
+        ("", "utf-8", b""),
+        ('{"a": 1}', "utf-8", b'{"a": 1}'),
+        ("grüße", "utf-8", "grüße".encode()),
+        # "tenant01" is also canonical base64 of non-UTF-8 bytes: the encoding decides
+        ("tenant01", "utf-8", b"tenant01"),
+        ("tenant01", "base64", base64.b64decode("tenant01")),
+        ("/w==", "base64", b"\xff"),
+        ("/w==", "utf-8", b"/w=="),
     ],
 )
-def test_raw_bytes(text: str | None, kwargs: dict, raw: bytes | None) -> None:
-    assert raw_bytes(text, **kwargs) == raw
+def test_raw_bytes(text: str | None, encoding: str | None, raw: bytes | None) -> None:
+    assert raw_bytes(text, encoding) == raw
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [(None, "utf-8"), ("a", None), ("a", "latin-1"), ("a", "UTF-8"), ("/w", "base64")],
+)
+def test_raw_bytes_refuses_what_the_writer_never_writes(
+    text: str | None, encoding: str | None
+) -> None:
+    with pytest.raises(ValueError):
+        raw_bytes(text, encoding)
 
 
 @given(st.binary(max_size=64))
-def test_the_writer_is_reversed_exactly_with_the_original_as_hint(raw: bytes) -> None:
-    assert raw_bytes(_text_or_base64(raw), hint=raw) == raw
-
-
-@given(st.binary(max_size=64), st.booleans())
-def test_decoding_always_gives_bytes_the_writer_maps_to_the_same_text(
-    raw: bytes, prefer_binary: bool
-) -> None:
-    text = _text_or_base64(raw)
-    assert _text_or_base64(raw_bytes(text, prefer_binary=prefer_binary)) == text
-
-
-@given(st.text(max_size=64))
-def test_utf8_text_comes_back_unchanged_when_it_is_not_base64_like(text: str) -> None:
-    if not text.startswith("{"):
-        text = "{" + text  # a JSON object's text is never base64
-    assert raw_bytes(text, prefer_binary=True) == text.encode()
-
-
-@given(st.binary(min_size=1, max_size=64))
-def test_binary_values_come_back_unchanged(raw: bytes) -> None:
+def test_the_writer_is_reversed_exactly(raw: bytes) -> None:
+    text, encoding = text_and_encoding(raw)
+    assert raw_bytes(text, encoding) == raw
     try:
-        raw.decode()
+        assert (text, encoding) == (raw.decode(), "utf-8")
     except UnicodeDecodeError:
-        assert raw_bytes(_text_or_base64(raw), prefer_binary=True) == raw
+        assert encoding == "base64"
+
+
+@given(st.one_of(st.none(), st.binary(max_size=32)), st.one_of(st.none(), st.binary(max_size=64)))
+def test_a_dlq_record_gives_back_the_key_and_value_it_rejected(
+    key: bytes | None, value: bytes | None
+) -> None:
+    record_key, body = dlq_record("invalid_json", key=key, value=value)
+    assert record_key == key
+    entry = parse_entry(body)
+    assert entry is not None
+    assert (entry.key, entry.value) == (key, value)
 
 
 # --- topic mapping ----------------------------------------------------------------------
@@ -183,6 +180,8 @@ def test_default_codes_are_the_retryable_ones() -> None:
 def test_a_binary_key_and_value_come_back_byte_for_byte() -> None:
     key, body = dlq_record("invalid_json", key=b"\xfe\xff", value=b"\x80\x81\x00")
     assert orjson.loads(body)["value"] == base64.b64encode(b"\x80\x81\x00").decode()
+    assert orjson.loads(body)["value_encoding"] == "base64"
+    assert orjson.loads(body)["key_encoding"] == "base64"
     replay = choose(key, body, 0, Selection(frozenset({"invalid_json"})), SETTINGS)
     assert isinstance(replay, Replay)
     assert (replay.key, replay.value) == (b"\xfe\xff", b"\x80\x81\x00")
@@ -224,6 +223,12 @@ def test_another_deployments_topic_is_skipped() -> None:
         orjson.dumps(orjson.loads(dlq_record("no_tariff")[1]) | {"partition": -1}),
         orjson.dumps(orjson.loads(dlq_record("no_tariff")[1]) | {"value": 5}),
         orjson.dumps(orjson.loads(dlq_record("no_tariff")[1]) | {"error": "no_tariff"}),
+        # the encodings are required: no guessing (SPEC 8)
+        orjson.dumps(orjson.loads(dlq_record("no_tariff")[1]) | {"value_encoding": None}),
+        orjson.dumps(orjson.loads(dlq_record("no_tariff")[1]) | {"key_encoding": "latin-1"}),
+        orjson.dumps(
+            orjson.loads(dlq_record("no_tariff")[1]) | {"value": "%%", "value_encoding": "base64"}
+        ),
     ],
 )
 def test_unreadable_records_are_skipped(value: bytes | None) -> None:

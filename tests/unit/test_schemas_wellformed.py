@@ -133,7 +133,7 @@ TOPUP_REQ = {
 }
 
 OVERAGE = {
-    "overage_id": "c-1",
+    "overage_id": "cdr:c-1",
     "tenant_id": "t1",
     "amount": "0.024000",
     "currency": "EUR",
@@ -162,7 +162,7 @@ N_AR_FAIL = {
 }
 N_ZERO = {
     **NOTE,
-    "notification_id": "balance_zero:c-9",
+    "notification_id": "balance_zero:cdr:c-9",
     "type": "balance_zero",
     "details": {"balance": "-0.500000"},
 }
@@ -205,7 +205,9 @@ DLQ = {
     "partition": 3,
     "offset": 1042,
     "key": "t1",
+    "key_encoding": "utf-8",
     "value": '{"cdr_id": "c-1"}',
+    "value_encoding": "utf-8",
     "error": {"code": "invalid_field", "message": "started_at: missing"},
 }
 
@@ -340,11 +342,24 @@ VALID: list[tuple[str, str, dict[str, Any]]] = [
             DLQ,
             tenant_id=None,
             key=None,
+            key_encoding=None,
             value=None,
+            value_encoding=None,
             error={"code": "invalid_json", "message": "no value"},
         ),
     ),
     ("rater-dlq", "internal_error", w(DLQ, error={"code": "internal_error", "message": "boom"})),
+    ("rater-dlq", "binary value", w(DLQ, value="gIE=", value_encoding="base64")),
+    (
+        "notifications",
+        "balance_zero by an event",
+        w(N_ZERO, notification_id="balance_zero:event:e-1"),
+    ),
+    (
+        "notifications",
+        "balance_zero by the sweep",
+        w(N_ZERO, notification_id="balance_zero:sweep:2040-01-01T00:00:00Z"),
+    ),
     (
         "rater-dlq",
         "prefixed topic with colon",
@@ -478,6 +493,8 @@ INVALID: list[tuple[str, str, Any]] = [
     ("overage", "zero amount", w(OVERAGE, amount="0.000000")),
     ("overage", "missing cdr_id", w(OVERAGE, cdr_id=_DROP)),
     ("overage", "null cdr_id but no deficit id", w(OVERAGE, cdr_id=None)),
+    ("overage", "bare cdr_id as id", w(OVERAGE, overage_id="c-1")),
+    ("overage", "deficit id for a cdr", w(OVERAGE, overage_id="deficit:e-7")),
     ("overage", "money 2 decimals", w(OVERAGE, amount="0.02")),
     (
         "notifications",
@@ -486,6 +503,8 @@ INVALID: list[tuple[str, str, Any]] = [
     ),
     ("notifications", "id of another type", w(N_ZERO, notification_id="credits_expired:c-9")),
     ("notifications", "id without ref", w(N_ZERO, notification_id="balance_zero:")),
+    ("notifications", "balance_zero bare id", w(N_ZERO, notification_id="balance_zero:c-9")),
+    ("notifications", "balance_zero empty cdr", w(N_ZERO, notification_id="balance_zero:cdr:")),
     (
         "notifications",
         "recharge id not a request",
@@ -529,6 +548,12 @@ INVALID: list[tuple[str, str, Any]] = [
     ("rater-dlq", "negative offset", w(DLQ, offset=-1)),
     ("rater-dlq", "partition as string", w(DLQ, partition="3")),
     ("rater-dlq", "missing key", w(DLQ, key=_DROP)),
+    ("rater-dlq", "missing value_encoding", w(DLQ, value_encoding=_DROP)),
+    ("rater-dlq", "missing key_encoding", w(DLQ, key_encoding=_DROP)),
+    ("rater-dlq", "unknown encoding", w(DLQ, value_encoding="latin-1")),
+    ("rater-dlq", "value without encoding", w(DLQ, value_encoding=None)),
+    ("rater-dlq", "encoding without value", w(DLQ, value=None)),
+    ("rater-dlq", "encoding without key", w(DLQ, key=None)),
     ("rater-dlq", "value as object", w(DLQ, value={"cdr_id": "c-1"})),
     ("rater-dlq", "empty tenant_id", w(DLQ, tenant_id="")),
 ]
