@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 test-deep: $(STAMP)
-	RATER_REFERENCE_EXAMPLES=$(DEEP_EXAMPLES) nice -n 10 $(BIN)/pytest \
+	RATER_REFERENCE_EXAMPLES=$(DEEP_EXAMPLES) RATER_REFERENCE_PROGRESS=.hypothesis/deep-progress nice -n 10 $(BIN)/pytest \
 		tests/unit/test_core_reference_model.py -q --hypothesis-show-statistics
 
 unit: $(STAMP)

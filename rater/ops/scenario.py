@@ -77,7 +77,16 @@ class Scenario:
     rejected: list[str] = field(default_factory=list)  # DLQ codes, in order
 
 
-def build(cdrs_per_tenant: int = 40, seed: int = 7, now: str = "2026-01-01T00:00:00Z") -> Scenario:
+def build(
+    cdrs_per_tenant: int = 40, seed: int = 7, now: str = "2026-01-01T00:00:00Z", resend: int = 0
+) -> Scenario:
+    """The scenario's messages and what the core makes of them.
+
+    ``resend`` sends the first that many messages once more at the end, as a
+    producer retrying after a crash would: their outcome (ignored duplicates,
+    ``too_late`` for CDRs older than 35 days of tenant clock) is part of the
+    expected outputs, so a test that sends them checks them.
+    """
     rng = random.Random(seed)
     wall = parse_time(now)
     processor = Processor(TariffIndex())
@@ -205,4 +214,6 @@ def build(cdrs_per_tenant: int = 40, seed: int = 7, now: str = "2026-01-01T00:00
             send("cdrs", body)
             if n % 10 == 3:
                 send("cdrs", body)  # a duplicate from the telephony side
+    for topic, _, value in scenario.messages[:resend]:
+        send(topic, orjson.loads(value))
     return scenario
