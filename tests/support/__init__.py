@@ -1,0 +1,1 @@
+"""Test-only support code: the reference model of the billing rules."""
