@@ -32,7 +32,7 @@ from rater.core.tariffs import TariffIndex
 from tests.support.reference_model import ReferenceModel
 from tests.unit import messages as m
 
-EXAMPLES = int(os.environ.get("RATER_REFERENCE_EXAMPLES", "1500"))
+EXAMPLES = int(os.environ.get("RATER_REFERENCE_EXAMPLES", "2000"))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Starting instants next to month ends, 29 February and a year end: lots bought
