@@ -176,7 +176,11 @@ KINDS = st.sampled_from(
     + ["model"] * 2
     + ["pool"] * 3
     + ["contact", "reopen", "sweep", "resend", "resend", "tariff", "odd"]
+    + ["to_expiry"] * 2
 )
+# what may follow the wall clock's jump to a lot's expiry (the expiry happens while
+# applying it): any message that can meet a pending top-up, a trigger or a zero
+AFTER_EXPIRY = st.sampled_from(["cdr", "purchase", "topup", "autorecharge", "model", "contact"])
 CALLS = st.sampled_from(
     [
         (call_type, plan, origin, destination)
@@ -191,8 +195,8 @@ ODD_KINDS = ("unknown_tenant", "other_currency_open", "unknown_request", "zero_r
 
 
 @st.composite
-def steps(draw: st.DrawFn, start: int) -> tuple[Any, ...]:
-    kind = draw(KINDS)
+def steps(draw: st.DrawFn, start: int, kind: str | None = None) -> tuple[Any, ...]:
+    kind = kind or draw(KINDS)
     tenant = draw(st.sampled_from(TENANTS))
     when = timing(draw)
     if kind == "cdr":
@@ -231,6 +235,9 @@ def steps(draw: st.DrawFn, start: int) -> tuple[Any, ...]:
         return kind, tenant, when, draw(st.booleans()), row
     if kind == "odd":
         return kind, tenant, when, draw(st.sampled_from(ODD_KINDS))
+    if kind == "to_expiry":
+        then = draw(steps(start, draw(AFTER_EXPIRY)))
+        return kind, tenant, when, draw(st.sampled_from([0, 0, 1, 3600])), then
     return kind, tenant, when  # reopen, sweep
 
 
@@ -457,6 +464,15 @@ def play(pair: Pair, step: tuple[Any, ...]) -> None:
         delete, row = step[3:]
         key = row["tariff_id"].encode()
         pair.tariff(key, None if delete else m.tariff(**row)[1])
+    elif kind == "to_expiry":
+        # the wall clock to the first live lot's expiry (plus 0 s to an hour), then
+        # a message on time: the lot expires while that message is applied
+        offset, then = step[3:]
+        lots = pair.ref.tenants[tenant].live_lots()
+        if lots:
+            expiry = (lots[0].expires_at - _EPOCH) // timedelta(microseconds=1)
+            pair.now = max(pair.now, expiry + offset * SECOND)
+        play(pair, (then[0], tenant, (0, 0), *then[3:]))
     else:
         odd = step[3]
         if odd == "unknown_tenant":
