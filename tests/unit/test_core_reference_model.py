@@ -141,7 +141,9 @@ SECONDS = st.integers(1, 8 * 3600)
 # some land in the 30 days before a 12-month expiry, some beyond it
 DAYS = st.sampled_from([1, 20, 31, 35, 36, 200, 336, 340, 350, 364, 366, 370])
 LATE_SECONDS = st.integers(1, 2 * 86400)
-LATE_DAYS = st.sampled_from([34, 35, 36, 60])  # near or past the 35-day limit
+# near or past the 35-day limit; or exactly a day, so that a purchase made on
+# 28 February arrives after one made on 29 February and both expire at one instant
+LATE_DAYS = st.sampled_from([1, 1, 34, 35, 36, 60])
 AHEAD = st.sampled_from([60, 299, 300, 301, 3600])  # near the 5-minute tolerance
 PERCENT = st.integers(0, 99)
 
@@ -267,7 +269,11 @@ def scenarios(draw: st.DrawFn) -> tuple[Any, ...]:
         for tenant in TENANTS
     ]
     count = draw(st.integers(1, 40))
-    return start, rows, opens, draw(st.lists(steps(start), min_size=count, max_size=count))
+    sequence = draw(st.lists(steps(start), min_size=count, max_size=count))
+    # lots bought on 28 and 29 February 2024 (or 2028) expire at one instant:
+    # the purchase time decides which is spent first (SPEC 6.2)
+    twins = draw(st.lists(st.tuples(st.sampled_from(TENANTS), AMOUNTS), max_size=3))
+    return start, rows, opens, sequence, twins
 
 
 # ------------------------------------------------------------------------- comparison
@@ -353,8 +359,10 @@ class Pair:
         self.serial = 0
 
     def next_id(self, prefix: str) -> str:
+        """Unique ids whose text order is not their order of sending (7919 is prime to
+        10007): lots bought at one instant are then spent by lot_id, not by arrival."""
         self.serial += 1
-        return f"{prefix}{self.serial}"
+        return f"{prefix}{self.serial * 7919 % 10007}"
 
     def _offset(self, topic: str) -> int:
         offset = self.offsets[topic]
@@ -487,7 +495,7 @@ def play(pair: Pair, step: tuple[Any, ...]) -> None:
         pair.send(ACCOUNT_EVENTS, *msg)
 
 
-def run_scenario(start: int, rows: list, opens: list, sequence: list) -> None:
+def run_scenario(start: int, rows: list, opens: list, sequence: list, twins: tuple = ()) -> None:
     pair = Pair(start)
     for row in rows:
         pair.tariff(*m.tariff(**row))
@@ -497,6 +505,12 @@ def run_scenario(start: int, rows: list, opens: list, sequence: list) -> None:
             "EUR", tenant=tenant, event_id=pair.next_id("e"), at=start, billing_model=model, **extra
         )
         pair.send(ACCOUNT_EVENTS, *msg)
+    for tenant, amount in twins:  # one at the start, one a day before it, sent after
+        for at in (start, start - DAY):
+            msg = m.credits_purchased(
+                money_text(amount), tenant=tenant, event_id=pair.next_id("e"), at=at
+            )
+            pair.send(ACCOUNT_EVENTS, *msg)
     for step in sequence:
         play(pair, step)
 
