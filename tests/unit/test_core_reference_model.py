@@ -182,7 +182,9 @@ KINDS = st.sampled_from(
 )
 # what may follow the wall clock's jump to a lot's expiry (the expiry happens while
 # applying it): any message that can meet a pending top-up, a trigger or a zero
-AFTER_EXPIRY = st.sampled_from(["cdr", "purchase", "topup", "autorecharge", "model", "contact"])
+AFTER_EXPIRY = st.sampled_from(
+    ["cdr", "purchase", "purchase", "topup", "autorecharge", "model", "contact"]
+)
 CALLS = st.sampled_from(
     [
         (call_type, plan, origin, destination)
@@ -239,7 +241,8 @@ def steps(draw: st.DrawFn, start: int, kind: str | None = None) -> tuple[Any, ..
         return kind, tenant, when, draw(st.sampled_from(ODD_KINDS))
     if kind == "to_expiry":
         then = draw(steps(start, draw(AFTER_EXPIRY)))
-        return kind, tenant, when, draw(st.sampled_from([0, 0, 1, 3600])), then
+        offset = draw(st.sampled_from([0, 0, 1, 3600]))
+        return kind, tenant, when, offset, draw(st.booleans()), then
     return kind, tenant, when  # reopen, sweep
 
 
@@ -475,7 +478,13 @@ def play(pair: Pair, step: tuple[Any, ...]) -> None:
     elif kind == "to_expiry":
         # the wall clock to the first live lot's expiry (plus 0 s to an hour), then
         # a message on time: the lot expires while that message is applied
-        offset, then = step[3:]
+        offset, fail_first, then = step[3:]
+        pending = pair.ref.tenants[tenant].pending
+        if fail_first and pending:  # the payment side fails it: back-off, no request pending
+            pair.send(
+                ACCOUNT_EVENTS,
+                *m.topup_failed(pending, tenant=tenant, event_id=pair.next_id("e"), at=pair.now),
+            )
         lots = pair.ref.tenants[tenant].live_lots()
         if lots:
             expiry = (lots[0].expires_at - _EPOCH) // timedelta(microseconds=1)
