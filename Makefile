@@ -6,7 +6,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit faults bench-core bench bench-memory bench-restart clean
+# test-deep: the engine against the reference model over 100,000 random sequences
+# (CI runs the same test with its default example count); long, so niced.
+DEEP_EXAMPLES ?= 100000
+
+.PHONY: setup demo test test-deep lint unit faults bench-core bench bench-memory bench-restart clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +26,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+test-deep: $(STAMP)
+	RATER_REFERENCE_EXAMPLES=$(DEEP_EXAMPLES) RATER_REFERENCE_PROGRESS=.hypothesis/deep-progress nice -n 10 $(BIN)/pytest \
+		tests/unit/test_core_reference_model.py -q --hypothesis-show-statistics
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

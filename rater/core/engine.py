@@ -214,10 +214,9 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
     balance = state.balance() if emitted else before
     seen[seen_key] = started_at
 
-    # billed_seconds(), pool_for() and amount_micros() of rating.py written
-    # out: a Python call costs about 400 instructions, and every CDR makes
-    # these three (the property tests check billed seconds and amount against
-    # the rating functions, the rules tests the pools)
+    # SPEC 5.2 to 5.4 written out here, not in functions of their own: a Python
+    # call costs about 400 instructions and every CDR would make three. The
+    # pricing tests and the reference model test them through this code.
     duration = cdr.duration_s
     first = tariff.first_increment_s
     if duration <= first:
@@ -244,6 +243,8 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
             if pool_s:
                 state.pool_used[pool_key] = used + pool_s
     chargeable = billed - pool_s
+    # rate * chargeable / 60 rounded half up in micro-units (SPEC 5.4); the fee
+    # has at most 6 decimals, so adding it after rounding is the same
     amount = (
         (2 * tariff.rate_per_minute * chargeable + 60) // 120 + tariff.connection_fee
         if chargeable > 0
@@ -423,8 +424,11 @@ def apply_event(
     emitted: list[Output] = []
     before = state.balance()
     _advance(state, event.at, emitted)
+    # Expiry lowered the balance (SPEC 6.4), even when the event then raises it
+    # again (a purchase): the trigger is checked. Only expiry emits in step 2.
+    expired = bool(emitted) and state.balance() < before
     state.seen[seen_key] = event.at
-    check_trigger = _apply_account_change(state, event, emitted)
+    check_trigger = _apply_account_change(state, event, emitted) or expired
     _settle(state, before, "event:" + event.event_id, check_trigger, emitted)
     return state, emitted
 

@@ -50,8 +50,3 @@ def format_money(micros: int) -> str:
     if micros < 0:
         return "-" + format_money(-micros)
     return f"{micros // MICRO}.{_GROUPS[micros // 1000 % 1000]}{_GROUPS[micros % 1000]}"
-
-
-def div_round_half_up(numerator: int, denominator: int) -> int:
-    """Divide two non-negative integers, rounding half up (SPEC 5.4)."""
-    return (2 * numerator + denominator) // (2 * denominator)

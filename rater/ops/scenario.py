@@ -79,7 +79,16 @@ class Scenario:
     states: dict[str, TenantState] = field(default_factory=dict)  # the core's, at the end
 
 
-def build(cdrs_per_tenant: int = 40, seed: int = 7, now: str = "2026-01-01T00:00:00Z") -> Scenario:
+def build(
+    cdrs_per_tenant: int = 40, seed: int = 7, now: str = "2026-01-01T00:00:00Z", resend: int = 0
+) -> Scenario:
+    """The scenario's messages and what the core makes of them.
+
+    ``resend`` sends the first that many messages once more at the end, as a
+    producer retrying after a crash would: their outcome (ignored duplicates,
+    ``too_late`` for CDRs older than 35 days of tenant clock) is part of the
+    expected outputs, so a test that sends them checks them.
+    """
     rng = random.Random(seed)
     wall = parse_time(now)
     processor = Processor(TariffIndex())
@@ -207,5 +216,7 @@ def build(cdrs_per_tenant: int = 40, seed: int = 7, now: str = "2026-01-01T00:00
             send("cdrs", body)
             if n % 10 == 3:
                 send("cdrs", body)  # a duplicate from the telephony side
+    for topic, _, value in scenario.messages[:resend]:
+        send(topic, orjson.loads(value))
     scenario.states = dict(processor.states)
     return scenario

@@ -27,6 +27,25 @@ def _values(records: list) -> list[bytes]:
     return [r.value for r in records]
 
 
+async def _read_until(
+    bootstrap: str, topic: str, isolation: str, expected: list[bytes], timeout: float = 30.0
+) -> list[bytes]:
+    """Read the topic until its values are ``expected``; fail with the last read at the deadline.
+
+    A transaction's records become visible to read_committed once the
+    coordinator has written its markers, a moment after commit returns: reading
+    once right after the commit may see an older stable offset.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        values = _values(await read_all(bootstrap, topic, isolation))
+        if values == expected or loop.time() >= deadline:
+            assert values == expected
+            return values
+        await asyncio.sleep(0.1)  # poll interval; the loop exits on the value above
+
+
 async def test_committed_transaction_is_read_back(
     kafka_bootstrap: str, topic_factory: TopicFactory, unique_prefix: str
 ) -> None:
@@ -39,10 +58,12 @@ async def test_committed_transaction_is_read_back(
         for i, value in enumerate(sent):
             await producer.send(topic, value, key=f"k{i % 7}".encode())
 
-    records = await read_all(kafka_bootstrap, topic, "read_committed")
-
-    assert sorted(_values(records)) == sorted(sent)
+    # read_all gives partition by partition: the values in that order
+    records = await read_all(kafka_bootstrap, topic, "read_uncommitted")
+    in_log = _values(records)
+    assert sorted(in_log) == sorted(sent)
     assert len({r.partition for r in records}) > 1  # keys really spread over partitions
+    await _read_until(kafka_bootstrap, topic, "read_committed", in_log)
 
 
 async def test_aborted_transaction_stays_invisible_to_read_committed(
@@ -59,10 +80,8 @@ async def test_aborted_transaction_stays_invisible_to_read_committed(
         async with producer.transaction():
             await producer.send(topic, b"after")
 
-    committed = await read_all(kafka_bootstrap, topic, "read_committed")
+    await _read_until(kafka_bootstrap, topic, "read_committed", [b"before", b"after"])
     uncommitted = await read_all(kafka_bootstrap, topic, "read_uncommitted")
-
-    assert _values(committed) == [b"before", b"after"]
     assert _values(uncommitted) == [b"before", b"aborted-1", b"aborted-2", b"after"]
 
 
@@ -79,7 +98,7 @@ async def test_open_transaction_blocks_read_committed_until_commit(
 
         await producer.commit_transaction()
 
-    assert _values(await read_all(kafka_bootstrap, topic, "read_committed")) == [b"pending"]
+    await _read_until(kafka_bootstrap, topic, "read_committed", [b"pending"])
 
 
 @pytest.mark.parametrize("commit", [True, False], ids=["commit", "abort"])
@@ -175,7 +194,7 @@ async def test_new_producer_with_same_transactional_id_fences_the_old_one(
     finally:
         await zombie.stop()
 
-    assert _values(await read_all(kafka_bootstrap, topic, "read_committed")) == [b"successor"]
+    await _read_until(kafka_bootstrap, topic, "read_committed", [b"successor"])
     assert b"zombie" in _values(await read_all(kafka_bootstrap, topic, "read_uncommitted"))
 
 

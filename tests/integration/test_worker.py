@@ -13,6 +13,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from jsonschema import Draft202012Validator
 
 from rater.core.outputs import OUTPUT_TOPICS as OUTPUTS
@@ -29,8 +31,7 @@ SCHEMAS = {
     name: Draft202012Validator(json.loads((Path("schemas") / f"{name}.json").read_text()))
     for name in OUTPUTS
 }
-
-
+INPUTS = ("cdrs", "account-events")
 
 
 async def outputs(settings: Settings) -> dict[str, list]:
@@ -38,12 +39,39 @@ async def outputs(settings: Settings) -> dict[str, list]:
             for name in OUTPUTS}
 
 
+async def consumed_everything(settings: Settings) -> bool:
+    """Whether the group's committed offsets reached the end of every input partition.
+
+    The worker commits group offsets after a batch's transaction (decisions:
+    "Group offsets outside the transaction"), so by then the outputs of every
+    input record are committed: reading them now sees all there will be.
+    """
+    tps = [TopicPartition(settings.topic(name), p)
+           for name in INPUTS for p in range(settings.partitions)]
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(settings.app_id, partitions=tps)
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    await consumer.start()
+    try:
+        end = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    return all(end[tp] == 0 or (tp in committed and committed[tp].offset >= end[tp])
+               for tp in tps)
+
+
 async def wait_for(settings: Settings, scenario: Scenario, worker: WorkerProcess,
-                   timeout: float = 120.0) -> dict[str, list]:
-    """Poll the output topics until every expected record is there (or fail).
+                   timeout: float = 180.0) -> dict[str, list]:
+    """Poll until every expected record is there and the input is consumed (or fail).
 
     Every topic counts, not only `rated-cdrs`: the scenario may end with a
-    payment answer that is applied after the last CDR, in a later batch.
+    payment answer that is applied after the last CDR, in a later batch. The
+    outputs are read again once the group has consumed all input (settled), so
+    a record written twice or late is seen by the check.
     """
     want = {name: len(scenario.expected.get(name, [])) for name in OUTPUTS}
     want["rater-dlq"] = len(scenario.rejected)
@@ -52,13 +80,15 @@ async def wait_for(settings: Settings, scenario: Scenario, worker: WorkerProcess
         seen = await read_all(settings.bootstrap_servers, settings.topic("rated-cdrs"))
         if len(seen) >= want["rated-cdrs"]:
             got = await outputs(settings)
-            if all(len(got[name]) >= count for name, count in want.items()):
-                return got
+            if (all(len(got[name]) >= count for name, count in want.items())
+                    and await consumed_everything(settings)):
+                return await outputs(settings)
         assert worker.alive(), worker.log_path.read_text()[-3000:]
         if time.monotonic() >= deadline:
             got = await outputs(settings)
             counts = {name: (len(got[name]), count) for name, count in want.items()}
-            raise AssertionError(f"(got, expected) after {timeout}s: {counts}")
+            raise AssertionError(f"(got, expected) after {timeout}s: {counts}, "
+                                 f"input consumed: {await consumed_everything(settings)}")
         await asyncio.sleep(0.5)  # poll interval; the loop exits on the conditions above
 
 
@@ -76,6 +106,37 @@ def check(scenario: Scenario, got: dict[str, list]) -> None:
         assert _canonical(values) == _canonical(expected), _difference(name, values, expected)
         keys = {record.key for record in got[name]}
         assert keys <= {v["tenant_id"].encode() for v in values}
+        # a tenant's records in the order the core made them (read_all gives each
+        # partition in offset order, and a tenant lives on one partition)
+        for tenant in {v["tenant_id"] for v in expected}:
+            got_order = [v[ID_FIELD[name]] for v in values if v["tenant_id"] == tenant]
+            want_order = [v[ID_FIELD[name]] for v in expected if v["tenant_id"] == tenant]
+            assert got_order == want_order, f"{name}: {tenant}'s records out of order"
+
+
+async def uncommitted_records(settings: Settings) -> int:
+    """Records of this test's topics inside a transaction that is still open.
+
+    read_uncommitted shows them, read_committed stops before them: after a
+    SIGKILL mid-batch the difference is what the next owner must abort.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        topics = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
+    finally:
+        await admin.close()
+    assert topics, settings.topic_prefix
+    open_records = 0
+    for topic in topics:
+        every = await read_all(settings.bootstrap_servers, topic, "read_uncommitted")
+        stable = await read_all(settings.bootstrap_servers, topic, "read_committed")
+        open_records += len(every) - len(stable)
+    return open_records
+
+
+async def committed_rated(settings: Settings) -> int:
+    return len(await read_all(settings.bootstrap_servers, settings.topic("rated-cdrs")))
 
 
 def _canonical(values: list[dict]) -> list[bytes]:
@@ -110,30 +171,48 @@ async def test_worker_output_equals_the_core(settings: Settings, tmp_path: Path)
 async def test_kill_9_mid_scenario_loses_and_doubles_nothing(
     settings: Settings, tmp_path: Path
 ) -> None:
+    """SIGKILL inside a batch of the first half, then more input, a restart and re-sends.
+
+    The kill is the crashing worker's, at the second ``sent`` step (outputs
+    flushed, transaction open): a kill from outside could land after the
+    first half was done and prove nothing.
+    """
+    settings = replace(settings, max_poll_records=25)
     scenario = build(cdrs_per_tenant=60, seed=11)
+    resent = build(cdrs_per_tenant=60, seed=11, resend=10)  # + the first 10 messages again
     half = len(scenario.messages) // 2
     await produce_inputs(settings, scenario.messages[:half], TARIFFS)
+    crashing = WorkerProcess(
+        settings, tmp_path / "crash.log", module="tests.faults.crashing_worker",
+        env={"RATER_CRASH_AT": "sent", "RATER_CRASH_AFTER": "2"},
+    )
+    crashing.start()
+    try:
+        assert crashing.wait(timeout=180) == -signal.SIGKILL, crashing.log_path.read_text()
+    finally:
+        crashing.kill()
+    assert await uncommitted_records(settings) > 0, "the kill left no open transaction"
+    assert await committed_rated(settings) < len(scenario.expected["rated-cdrs"])
+    await produce_inputs(settings, scenario.messages[half:])
     worker = WorkerProcess(settings, tmp_path / "worker.log")
     worker.start()
     try:
-        deadline = time.monotonic() + 120
-        while not await read_all(settings.bootstrap_servers, settings.topic("rated-cdrs")):
-            assert time.monotonic() < deadline and worker.alive()
-            await asyncio.sleep(0.2)  # poll interval
-        worker.kill()
-        await produce_inputs(settings, scenario.messages[half:])
-        worker.start()
         check(scenario, await wait_for(settings, scenario, worker))
         worker.stop()  # graceful stop and a restart change nothing either
         worker.start()
-        await produce_inputs(settings, scenario.messages[:10])  # duplicates of applied messages
-        await asyncio.sleep(0)  # nothing to wait for: the next check reads what is committed
-        check(scenario, await wait_for(settings, scenario, worker))
+        # re-sent messages: 4 opens and purchases ignored as duplicates, 6 too_late
+        # (more than 35 days behind their tenant's clock by now), nothing else
+        await produce_inputs(settings, resent.messages[len(scenario.messages):])
+        assert Counter(resent.rejected) - Counter(scenario.rejected) == {"too_late": 6}
+        check(resent, await wait_for(settings, resent, worker))
     finally:
         worker.stop()
 
 
 CRASH_POINTS = ["rated", "state_written", "sent", "committed", "stored"]
+# the steps after which the open transaction holds records (the crashing worker
+# flushes the producer before it dies)
+LEAVES_OPEN_RECORDS = {"state_written", "sent"}
 
 
 @pytest.mark.parametrize("point", CRASH_POINTS)
@@ -154,10 +233,14 @@ async def test_kill_9_at_each_step_of_a_batch(
     )
     crashing.start()
     try:
-        assert crashing.wait(timeout=120) == -signal.SIGKILL, crashing.log_path.read_text()
+        assert crashing.wait(timeout=180) == -signal.SIGKILL, crashing.log_path.read_text()
     finally:
         crashing.kill()
     assert f"crashing at {point}" in crashing.log_path.read_text()
+    # the kill came mid-scenario: work left to do, and an open transaction to abort
+    assert await committed_rated(settings) < len(scenario.expected["rated-cdrs"])
+    if point in LEAVES_OPEN_RECORDS:
+        assert await uncommitted_records(settings) > 0, "the kill left no open transaction"
     survivor = WorkerProcess(settings, tmp_path / "worker.log")
     survivor.start()
     try:

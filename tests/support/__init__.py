@@ -1,1 +1,1 @@
-"""Helpers the tests share; not tests themselves."""
+"""Helpers the tests share (broker faults, stability checks, the reference model); not tests."""

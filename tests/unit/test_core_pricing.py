@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 
 from rater.core.clock import add_months, format_time, month_of, parse_time
 from rater.core.money import format_money, parse_money
-from rater.core.rating import amount_micros, billed_seconds, pool_for
 from tests.unit.harness import Harness, dlq_code, one, t
 
 
@@ -69,6 +70,30 @@ def test_pool_month_is_the_utc_month() -> None:
     assert month_of(t("2026-02-01T00:30:00+01:00")) == "2026-01"
 
 
+def rate_one(
+    duration: int, first: int = 60, step: int = 60, rate: str = "0.024", fee: str = "0", **cdr: Any
+) -> dict[str, Any]:
+    """One CDR rated by the engine (through the Processor) against one tariff row."""
+    h = Harness()
+    h.tariff(
+        "T1", rate_per_minute=rate, connection_fee=fee, first_increment_s=first, increment_s=step
+    )
+    h.tariff("US", prefix="1", country="US", rate_per_minute=rate, connection_fee=fee)
+    h.tariff("DIAL", call_type="conference_dialout", rate_per_minute=rate)
+    h.tariff("FREE", call_type="conference_tollfree_dialin", prefix="4980", rate_per_minute=rate)
+    h.open("2026-01-01T00:00:00Z")
+    h.event("credits_purchased", "2026-01-01T00:00:00Z", amount="1000")
+    for pool in ("domestic", "international"):
+        h.event(
+            "minute_pool_allocated",
+            "2026-01-01T00:00:00Z",
+            pool=pool,
+            month="2026-01",
+            minutes=0,
+        )
+    return one(h.cdr("2026-01-02T00:00:00Z", duration, **cdr), "rated-cdrs")
+
+
 @pytest.mark.parametrize(
     ("duration", "first", "step", "billed"),
     [
@@ -82,39 +107,54 @@ def test_pool_month_is_the_utc_month() -> None:
     ],
 )
 def test_billed_seconds(duration: int, first: int, step: int, billed: int) -> None:
-    assert billed_seconds(duration, first, step) == billed
+    rated = rate_one(duration, first, step)
+    assert (rated["billed_s"], rated["chargeable_s"]) == (billed, billed)
 
 
 @pytest.mark.parametrize(
     ("rate", "fee", "seconds", "amount"),
     [
-        (24_000, 0, 60, 24_000),  # 0.024/min * 1 min
-        (24_000, 0, 90, 36_000),  # 0.024 * 90/60 = 0.036
-        (10_000, 0, 1, 167),  # 0.01/60 = 0.0001666.. -> 0.000167
-        (3, 0, 10, 1),  # 3e-6 * 10/60 = 0.5e-6 -> rounds half up to 1e-6
-        (1, 0, 20, 0),  # 1e-6 * 20/60 = 0.33e-6 -> 0
-        (24_000, 150_000, 60, 174_000),  # plus a 0.15 connection fee
-        (24_000, 150_000, 0, 0),
-    ],  # no fee without chargeable seconds
+        ("0.024", "0", 60, "0.024000"),  # 0.024/min * 1 min
+        ("0.024", "0", 90, "0.036000"),  # 0.024 * 90/60 = 0.036
+        ("0.01", "0", 1, "0.000167"),  # 0.01/60 = 0.0001666.. -> 0.000167
+        # half-up ties: rate * seconds mod 60 == 30 (in micro-units)
+        ("0.000003", "0", 10, "0.000001"),  # 3e-6 * 10/60 = 0.5e-6 -> 1e-6
+        ("0.000001", "0", 90, "0.000002"),  # 1.5e-6 -> 2e-6
+        ("0.024001", "0", 30, "0.012001"),  # 0.0120005 -> 0.012001
+        ("0.024001", "0.15", 30, "0.162001"),  # the fee after rounding: 0.012001 + 0.15
+        ("0.000001", "0", 89, "0.000001"),  # 1.483e-6 -> 1e-6 (below the half)
+        ("0.000001", "0", 20, "0.000000"),  # 0.33e-6 -> 0: a zero amount, no fee
+        ("0.024", "0.15", 60, "0.174000"),  # plus a 0.15 connection fee
+        ("0.024", "0.15", 0, "0.000000"),  # no fee without chargeable seconds
+    ],
 )
-def test_amount_rounds_half_up_to_micros(rate: int, fee: int, seconds: int, amount: int) -> None:
-    assert amount_micros(rate, fee, seconds) == amount
+def test_amount_rounds_half_up_to_micros(rate: str, fee: str, seconds: int, amount: str) -> None:
+    rated = rate_one(seconds, first=1, step=1, rate=rate, fee=fee)
+    assert rated["amount"] == amount
+    assert rated["paid_from_credits"] == amount
 
 
 @pytest.mark.parametrize(
-    ("call_type", "plan", "domestic", "pool"),
+    ("call_type", "plan", "origin", "destination", "pool"),
     [
-        ("outbound", "domestic", True, "domestic"),
-        ("outbound", "domestic", False, None),
-        ("outbound", "domestic_international", True, "domestic"),
-        ("outbound", "domestic_international", False, "international"),
-        ("outbound", "pay_as_you_go", True, None),
-        ("conference_dialout", None, True, None),
-        ("conference_tollfree_dialin", None, True, None),
+        ("outbound", "domestic", "DE", "+4930123456", "domestic"),
+        ("outbound", "domestic", "US", "+4930123456", None),
+        ("outbound", "domestic_international", "DE", "+4930123456", "domestic"),
+        ("outbound", "domestic_international", "US", "+4930123456", "international"),
+        ("outbound", "domestic_international", "US", "+12125550100", "domestic"),
+        ("outbound", "pay_as_you_go", "DE", "+4930123456", None),
+        ("conference_dialout", "domestic", "DE", "+4930123456", None),
+        ("conference_dialout", None, "DE", "+4930123456", None),
+        ("conference_tollfree_dialin", None, "DE", "+4980012345", None),
     ],
 )
-def test_pool_choice(call_type: str, plan: str | None, domestic: bool, pool: str | None) -> None:
-    assert pool_for(call_type, plan, domestic) == pool
+def test_pool_choice(call_type, plan, origin, destination, pool) -> None:
+    """SPEC 5.3: domestic when the tariff's country is the CDR's origin_country."""
+    fields = {"call_type": call_type, "origin_country": origin, "destination": destination}
+    fields["plan"] = plan if plan is not None else ...
+    rated = rate_one(60, **fields)
+    assert rated["pool"] == pool
+    assert (rated["pool_s"], rated["chargeable_s"]) == (0, 60)  # 0 minutes allocated
 
 
 def lookup(h: Harness, digits: str, at: str = "2026-06-01T00:00:00Z", call_type="outbound"):

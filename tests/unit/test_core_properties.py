@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,9 @@ from jsonschema import Draft202012Validator
 
 from rater.core.clock import DAY, SECOND, format_time, month_of, parse_time
 from rater.core.codec import decode_state, encode_state
-from rater.core.money import div_round_half_up, parse_money
+from rater.core.money import parse_money
 from rater.core.outputs import OUTPUT_TOPICS
 from rater.core.processor import ACCOUNT_EVENTS, CDRS, TARIFFS, Processor
-from rater.core.rating import billed_seconds
 from rater.core.state import ID_WINDOW
 from rater.core.tariffs import TariffIndex
 from tests.unit import messages as m
@@ -485,12 +485,14 @@ class Run:
         started = parse_time(cdr["started_at"])
         assert rated["tariff_id"] == reference_tariff(cdr["call_type"], currency, digits, started)
         row = INDEX.get(rated["tariff_id"])
-        billed = billed_seconds(cdr["duration_s"], row.first_increment_s, row.increment_s)
+        duration, first, step = cdr["duration_s"], row.first_increment_s, row.increment_s
+        billed = 0 if duration == 0 else first + max(0, -(-(duration - first) // step)) * step
         assert rated["billed_s"] == billed == rated["pool_s"] + rated["chargeable_s"]
         chargeable = rated["chargeable_s"]
         expected = 0
         if chargeable:
-            expected = div_round_half_up(row.rate_per_minute * chargeable, 60)
+            exact = Decimal(row.rate_per_minute) * chargeable / 60  # micro-units
+            expected = int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
             expected += row.connection_fee
         amount = parse_money(rated["amount"])
         assert amount == expected, f"amount {amount} != {expected}: {rated}"
