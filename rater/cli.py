@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 import click
 
 from rater.localkafka.cli import kafka
-from rater.ops.bench import bench
-from rater.ops.demo import demo
 from rater.ops.dlq_replay import dlq
-from rater.ops.load import load
 from rater.stream.cli import create_topics_or_fail, topics, worker
 
+# Tooling commands, imported only when run: the worker never loads the demo's mail
+# server, the load generator or the benchmark harness (and starts faster without them).
+LAZY = {"demo": "rater.ops.demo", "load": "rater.ops.load", "bench": "rater.ops.bench"}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY])
+
+    def get_command(self, ctx: click.Context, name: str) -> Any:
+        if name in LAZY:
+            return getattr(importlib.import_module(LAZY[name]), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Kafka-native usage rater for prepaid communications credits.
 
@@ -46,7 +60,4 @@ def notify(loglevel: str) -> None:
 main.add_command(kafka)
 main.add_command(topics)
 main.add_command(worker)
-main.add_command(demo)
 main.add_command(dlq)
-main.add_command(load)
-main.add_command(bench)
