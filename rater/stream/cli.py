@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 
 import click
 
@@ -19,15 +20,33 @@ def load_settings() -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-def create_topics_or_fail(settings: Settings) -> list[str]:
-    try:
-        return asyncio.run(ensure_topics(settings))
-    except TopicLayoutError as exc:
-        raise click.ClickException(str(exc)) from None
-    except Exception as exc:  # the broker is down or refuses: say so in one line
-        raise click.ClickException(
-            f"cannot reach Kafka at {settings.bootstrap_servers}: {type(exc).__name__}: {exc}"
-        ) from None
+KAFKA_WAIT_S = 60.0  # a worker started while the brokers restart waits for them this long
+
+
+def create_topics_or_fail(settings: Settings, wait_s: float = KAFKA_WAIT_S) -> list[str]:
+    """Create the topics, waiting up to ``wait_s`` for a cluster that does not answer yet.
+
+    A worker (or pod) started during a broker restart, or before the brokers
+    have registered, met "no broker metadata" and exited at once; it now
+    retries, and fails with one line only after the wait.
+    """
+    deadline = time.monotonic() + wait_s
+    told = False
+    while True:
+        try:
+            return asyncio.run(ensure_topics(settings))
+        except TopicLayoutError as exc:
+            raise click.ClickException(str(exc)) from None
+        except Exception as exc:  # the broker is down or refuses: say so in one line
+            problem = (
+                f"cannot reach Kafka at {settings.bootstrap_servers}: {type(exc).__name__}: {exc}"
+            )
+            if time.monotonic() >= deadline:
+                raise click.ClickException(problem) from None
+            if not told:
+                click.echo(f"{problem}; waiting up to {wait_s:.0f} s", err=True)
+                told = True
+            time.sleep(1.0)  # the next attempt; the deadline above bounds the wait
 
 
 @click.group()
