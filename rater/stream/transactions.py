@@ -96,9 +96,7 @@ class PartitionTransactions(TransactionManager):
 
     async def renew(self, partition: int) -> bool:
         """Replace the partition's producer after a failed batch; False if it is not ours."""
-        old = self.producers.pop(partition, None)
-        if old is not None:
-            await _stop(old)
+        await self.drop(partition)
         if partition not in self.wanted:
             return False
         self.producers[partition] = await self._start(partition)
