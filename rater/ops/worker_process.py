@@ -70,7 +70,7 @@ class WorkerProcess:
         env = os.environ | settings_env(self.settings) | self.env
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        loglevel = os.environ.get("RATER_WORKER_LOGLEVEL", "warning")  # "info" to debug a test
+        loglevel = env.get("RATER_WORKER_LOGLEVEL", "warning")  # "info" to debug a test
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module, self.command, "--loglevel", loglevel],
             env=env,
