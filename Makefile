@@ -42,16 +42,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check rater
 
 bench-core: $(STAMP)
-	$(BIN)/python load/bench_core.py --write docs/benchmarks.md
+	$(BIN)/python -m load core --write docs/benchmarks.md
 
 bench: $(STAMP)
-	$(BIN)/rater bench --write docs/benchmarks.md
+	$(BIN)/python -m load bench --write docs/benchmarks.md
 
 bench-memory: $(STAMP)
-	$(BIN)/python load/memory_soak.py --write docs/benchmarks.md
+	$(BIN)/python -m load soak --write docs/benchmarks.md
 
 bench-restart: $(STAMP)
-	$(BIN)/python load/restart_time.py --write docs/benchmarks.md
+	$(BIN)/python -m load restart --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -2,7 +2,7 @@
 
 Run from the project root::
 
-    .venv/bin/python load/bench_core.py [--cdrs N] [--tenants N] [--tariffs N]
+    .venv/bin/python -m load core [--cdrs N] [--tenants N] [--tariffs N]
                                         [--reps N] [--profile] [--write docs/benchmarks-core.md]
 
 It loads a tariff table (several call types, prefixes of 1 to 7 digits over
@@ -34,14 +34,13 @@ from pathlib import Path
 
 import orjson
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from load.bench.run import machine, write_marked
 from rater.core.clock import DAY, HOUR, MINUTE, format_time, parse_time
 from rater.core.codec import encode_state
 from rater.core.messages import decode_cdr
-from rater.core.processor import ACCOUNT_EVENTS, CDRS, TARIFFS, Processor
+from rater.core.processor import Processor
 from rater.core.tariffs import TariffIndex
-from rater.ops.bench import machine, write_marked
+from rater.core.topics import ACCOUNT_EVENTS, CDRS, TARIFFS
 
 TARGET_US = 15.0
 TARGET_IDLE_BYTES = 2048
@@ -291,8 +290,10 @@ CORE_START = "<!-- rater-bench:core:start -->"
 CORE_END = "<!-- rater-bench:core:end -->"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m load core", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--cdrs", type=int, default=100_000, help="CDRs per repetition")
     parser.add_argument("--tenants", type=int, default=100_000)
     parser.add_argument("--tariffs", type=int, default=100_000)
@@ -300,7 +301,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20250201)
     parser.add_argument("--profile", action="store_true", help="cProfile one extra pass")
     parser.add_argument("--write", metavar="FILE", help="write the markdown report there")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     command = shlex.join([".venv/bin/python", "load/bench_core.py", *sys.argv[1:]])
     rng = random.Random(args.seed)
 

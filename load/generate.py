@@ -2,27 +2,24 @@
 
 Run from the project root::
 
-    .venv/bin/python load/generate.py --cdrs 10000 --tenants 100 --out /tmp/traffic
+    .venv/bin/python -m load generate --cdrs 10000 --tenants 100 --out /tmp/traffic
 
 writes ``tariffs.tsv``, ``account-events.tsv`` and ``cdrs.tsv``: one
 ``key<TAB>value`` line per message, in production order, as ``kcat -P -K '\\t'``
 reads them; plus ``kinds.txt`` with the label of every CDR line (good,
 duplicate or the rejection code the rater must give). The generator is the
-one ``rater load`` produces from (rater/ops/traffic.py), with the same options.
+one ``rater load`` produces from (load/traffic.py), with the same options.
 """
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from pathlib import Path
 
 import click
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from rater.ops.load import config_from_options
-from rater.ops.traffic import Traffic
+from load.produce import config_from_options
+from load.traffic import Traffic
 
 
 @click.command()

@@ -2,7 +2,7 @@
 
 Run from the project root::
 
-    .venv/bin/python load/memory_soak.py [--cdrs 3000000] [--tenants 10000]
+    .venv/bin/python -m load soak [--cdrs 3000000] [--tenants 10000]
                                          [--write docs/benchmarks.md]
 
 ``rater bench`` judges "resident memory does not grow with the number of CDRs"
@@ -27,9 +27,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from rater.ops.bench import (
+from load.bench.run import (
     RSS_GROWTH_LIMIT,
     Options,
     RunContext,
@@ -46,7 +44,8 @@ from rater.ops.bench import (
     wait_drained,
     write_marked,
 )
-from rater.ops.traffic import CDRS, Counts, Traffic
+from load.traffic import Counts, Traffic
+from rater.core.topics import CDRS
 
 SOAK_START = "<!-- rater-bench:memory-soak:start -->"
 SOAK_END = "<!-- rater-bench:memory-soak:end -->"
@@ -153,12 +152,14 @@ def report(result: Soak, command: str, broker: str) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m load soak", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--cdrs", type=int, default=3_000_000)
     parser.add_argument("--tenants", type=int, default=10_000)
     parser.add_argument("--write", metavar="FILE", help="write the markdown report there")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     command = shlex.join([".venv/bin/python", "load/memory_soak.py", *sys.argv[1:]])
     options = replace(Options(), cdrs=args.cdrs, tenants=args.tenants, runs=1)
     work = Path(tempfile.mkdtemp(prefix="rater-soak-"))

@@ -2,7 +2,7 @@
 
 Run from the project root (the lead runs benchmarks; the machine is shared)::
 
-    .venv/bin/python load/misplaced_backlog.py [--cdrs N] [--tenants N] [--runs N]
+    .venv/bin/python -m load misplaced [--cdrs N] [--tenants N] [--runs N]
 
 Same run, same broker (its own on a free port, or KAFKA_BOOTSTRAP_SERVERS),
 fresh topics each time. Tenants are opened through the Java client's
@@ -19,7 +19,6 @@ committed. Runs alternate which placement goes first.
 from __future__ import annotations
 
 import asyncio
-import sys
 import tempfile
 import time
 import urllib.request
@@ -29,9 +28,7 @@ from pathlib import Path
 import click
 import orjson
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from rater.ops.bench import (
+from load.bench.run import (
     Options,
     RunResult,
     apply_setup,
@@ -42,10 +39,11 @@ from rater.ops.bench import (
     run_context,
     traffic_config,
 )
-from rater.ops.load import BatchSender, new_producer, produce_cdrs
-from rater.ops.partitioners import PARTITIONERS, Partitioner
-from rater.ops.traffic import CDRS, Counts, Traffic
-from rater.ops.worker_process import WorkerProcess, free_port
+from load.produce import BatchSender, new_producer, produce_cdrs
+from load.traffic import Counts, Traffic
+from rater.core.topics import CDRS
+from rater.devkit.partitioners import PARTITIONERS, Partitioner
+from rater.devkit.worker_process import WorkerProcess, free_port
 
 
 class PlacedSender(BatchSender):
@@ -88,8 +86,13 @@ async def drain(options: Options, bootstrap: str, index: int, work: Path, placem
         finally:
             worker.stop()
         rate = await rate_of(bootstrap, ctx.topic("rated-cdrs"))
-        return {"placement": placement, "cdrs": rated, "moved": moved,
-                "wall_s": wall, "per_s": rate.per_s}
+        return {
+            "placement": placement,
+            "cdrs": rated,
+            "moved": moved,
+            "wall_s": wall,
+            "per_s": rate.per_s,
+        }
     finally:
         await delete_run_topics(ctx)
 
@@ -130,8 +133,10 @@ def main(cdrs: int, tenants: int, runs: int) -> None:
     click.echo("| run | placement | CDRs rated | moved | wall s | CDR/s (middle 90 %) |")
     click.echo("|---|---|---|---|---|---|")
     for i, r in enumerate(results):
-        click.echo(f"| {i // 2 + 1} | {r['placement']} | {r['cdrs']:,} | {r['moved']:,} "
-                   f"| {r['wall_s']:.1f} | {r['per_s']:,.0f} |")
+        click.echo(
+            f"| {i // 2 + 1} | {r['placement']} | {r['cdrs']:,} | {r['moved']:,} "
+            f"| {r['wall_s']:.1f} | {r['per_s']:,.0f} |"
+        )
     for run in range(runs):
         pair = {r["placement"]: r for r in results[2 * run : 2 * run + 2]}
         ratio = pair["crc32"]["per_s"] / max(pair["murmur2"]["per_s"], 1)

@@ -2,7 +2,7 @@
 
 Run from the project root::
 
-    .venv/bin/python load/notify_bench.py [--backlog 3000] [--rate 50] [--seconds 20]
+    .venv/bin/python -m load notify [--backlog 3000] [--rate 50] [--seconds 20]
 
 Uses KAFKA_BOOTSTRAP_SERVERS, else starts its own broker (as `rater bench`).
 Two phases, one `rater notify` process (default settings: 16 sends in
@@ -28,11 +28,9 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from rater.ops.bench import bench_broker
-from rater.ops.mail_server import MailServer
-from rater.stream.settings import Settings
+from load.bench.run import bench_broker
+from rater.config import Settings
+from rater.devkit.mail_server import MailServer
 from rater.stream.topics import ensure_topics
 from tests.support.notices import batch, encoded
 from tests.support.notifier_harness import Notifier, wait_until
@@ -50,9 +48,7 @@ async def produce_backlog(settings: Settings, values: list[dict]) -> None:
         await producer.stop()
 
 
-async def produce_paced(
-    settings: Settings, values: list[dict], rate: float
-) -> dict[str, float]:
+async def produce_paced(settings: Settings, values: list[dict], rate: float) -> dict[str, float]:
     """Send one notice every 1/rate s; returns each one's send time (its record timestamp)."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=0)
     await producer.start()
@@ -132,12 +128,14 @@ async def run(bootstrap: str, backlog: int, rate: float, seconds: float) -> None
           f"mean {statistics.mean(delays) * 1000:.0f} ms")  # fmt: skip
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m load notify", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--backlog", type=int, default=3000)
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=20.0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)  # aiokafka's retry warnings on fresh topics
     with bench_broker() as (bootstrap, description, _pid):
         print(f"broker: {description}", file=sys.stderr)

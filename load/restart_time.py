@@ -2,7 +2,7 @@
 
 Run from the project root::
 
-    .venv/bin/python load/restart_time.py [--kills 8] [--rate 300]
+    .venv/bin/python -m load restart [--kills 8] [--rate 300]
                                           [--write docs/benchmarks.md]
 
 One worker rates a steady stream of CDRs (``--rate`` per second, generated
@@ -33,15 +33,14 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from aiokafka import AIOKafkaConsumer
 
-from rater.ops.bench import bench_broker, machine, write_marked
-from rater.ops.load import BatchSender, new_producer, produce_cdrs, produce_setup
-from rater.ops.traffic import ACCOUNT_EVENTS, CDRS, TARIFFS, Traffic, TrafficConfig
-from rater.ops.worker_process import WorkerProcess
-from rater.stream.settings import Settings
+from load.bench.run import bench_broker, machine, write_marked
+from load.produce import BatchSender, new_producer, produce_cdrs, produce_setup
+from load.traffic import Traffic, TrafficConfig
+from rater.config import Settings
+from rater.core.topics import ACCOUNT_EVENTS, CDRS, TARIFFS
+from rater.devkit.worker_process import WorkerProcess
 from rater.stream.topics import ensure_topics
 
 START = "<!-- rater-bench:restart:start -->"
@@ -227,14 +226,16 @@ def report(modes: list[Mode], command: str, broker: str, rate: float, settle: fl
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m load restart", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--kills", type=int, default=8)
     parser.add_argument("--rate", type=float, default=300.0, help="CDRs per second offered")
     parser.add_argument("--settle", type=float, default=3.0, help="rating seconds between kills")
     parser.add_argument("--write", metavar="FILE", help="write the markdown report there")
     parser.add_argument("--only", choices=["dynamic", "static"], help="measure one mode only")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     command = shlex.join([".venv/bin/python", "load/restart_time.py", *sys.argv[1:]])
     work = Path(tempfile.mkdtemp(prefix="rater-restart-"))
     modes = [

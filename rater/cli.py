@@ -3,26 +3,40 @@
 from __future__ import annotations
 
 import importlib
+import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
-from rater.localkafka.cli import kafka
-from rater.ops.dlq_replay import dlq
+from rater.dlq.replay import dlq
 from rater.stream.cli import create_topics_or_fail, topics, worker
 
-# Tooling commands, imported only when run: the worker never loads the demo's mail
-# server, the load generator or the benchmark harness (and starts faster without them).
-LAZY = {"demo": "rater.ops.demo", "load": "rater.ops.load", "bench": "rater.ops.bench"}
+# Development commands, imported only when run: the worker never loads the local
+# broker, the demo's mail server, the load generator or the benchmark harness.
+LAZY = {"kafka": "rater.devkit.localkafka.cli", "demo": "rater.devkit.demo"}
+# Tooling that lives in the checkout's `load` package, not in the installed package:
+# listed only where that package sits beside `rater` (docs/decisions.md, "Layout").
+CHECKOUT = {"load": "load.produce", "bench": "load.bench.run"}
+CHECKOUT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def checkout_tools() -> dict[str, str]:
+    if not (CHECKOUT_ROOT / "load" / "__init__.py").is_file():
+        return {}
+    if str(CHECKOUT_ROOT) not in sys.path:
+        sys.path.append(str(CHECKOUT_ROOT))
+    return CHECKOUT
 
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), *LAZY])
+        return sorted([*super().list_commands(ctx), *LAZY, *checkout_tools()])
 
     def get_command(self, ctx: click.Context, name: str) -> Any:
-        if name in LAZY:
-            return getattr(importlib.import_module(LAZY[name]), name)
+        module = LAZY.get(name) or checkout_tools().get(name)
+        if module is not None:
+            return getattr(importlib.import_module(module), name)
         return super().get_command(ctx, name)
 
 
@@ -42,9 +56,9 @@ def notify(loglevel: str) -> None:
     import asyncio
     import logging
 
+    from rater.config import SettingsError
     from rater.notifier.service import serve
     from rater.notifier.settings import NotifierSettings
-    from rater.stream.settings import SettingsError
 
     try:
         settings = NotifierSettings.from_env()
@@ -57,7 +71,6 @@ def notify(loglevel: str) -> None:
     asyncio.run(serve(settings))
 
 
-main.add_command(kafka)
 main.add_command(topics)
 main.add_command(worker)
 main.add_command(dlq)

@@ -25,13 +25,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from rater.localkafka.admin import TopicFactory
-from rater.localkafka.broker import Broker
-from rater.localkafka.config import SINGLE_NODE
-from rater.localkafka.probe import wait_until_answers
-from rater.localkafka.settings import BrokerSettings, project_root
-from rater.localkafka.tools import LocalKafkaError
-from rater.stream.settings import Settings
+from rater.config import Settings
+from rater.devkit.localkafka.admin import TopicFactory
+from rater.devkit.localkafka.broker import Broker
+from rater.devkit.localkafka.config import SINGLE_NODE
+from rater.devkit.localkafka.probe import wait_until_answers
+from rater.devkit.localkafka.settings import BrokerSettings, project_root
+from rater.devkit.localkafka.tools import LocalKafkaError
 from rater.stream.topics import ensure_topics
 
 # Shared, noisy 2-core machines (the broker starts beside the unit tests): time is

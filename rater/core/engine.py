@@ -26,6 +26,7 @@ from rater.core.money import ZERO, format_money
 from rater.core.outputs import Output
 from rater.core.state import ID_WINDOW, Lot, TenantState
 from rater.core.tariffs import TariffIndex
+from rater.core.topics import LEDGER, RATED_CDRS
 
 FUTURE_TOLERANCE = 5 * MINUTE
 EXPIRING_NOTICE = 30 * DAY
@@ -304,14 +305,14 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
     }
     rated["started_at"] = at if started_at == state.clock else format_time(started_at)
     rated["at"] = at
-    emitted.append((out.RATED_CDRS, key, rated))
+    emitted.append((RATED_CDRS, key, rated))
     if moved:
         moved_text = "-" + (amount_text if moved == amount else format_money(moved))
         # out.ledger's record, built here like the rated one, from texts already
         # written: a call for most CDRs costs about 500 instructions
         emitted.append(
             (
-                out.LEDGER,
+                LEDGER,
                 key,
                 {
                     "entry_id": "usage:" + cdr.cdr_id,

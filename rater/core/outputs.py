@@ -13,22 +13,13 @@ from typing import Any
 from rater.core.clock import format_time
 from rater.core.money import format_money
 from rater.core.state import TenantState
-
-RATED_CDRS = "rated-cdrs"
-LEDGER = "ledger"
-TOPUP_REQUESTS = "topup-requests"
-OVERAGE = "overage"
-NOTIFICATIONS = "notifications"
-SERVICE_STATE = "service-state"
-RATER_DLQ = "rater-dlq"
-OUTPUT_TOPICS = (
-    RATED_CDRS,
+from rater.core.topics import (
     LEDGER,
-    TOPUP_REQUESTS,
-    OVERAGE,
     NOTIFICATIONS,
-    SERVICE_STATE,
+    OVERAGE,
     RATER_DLQ,
+    SERVICE_STATE,
+    TOPUP_REQUESTS,
 )
 
 BLOCKED_SERVICES = ("tollfree_dialin", "international")

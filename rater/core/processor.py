@@ -18,10 +18,6 @@ from rater.core.outputs import Output
 from rater.core.state import TenantState
 from rater.core.tariffs import TariffIndex
 
-CDRS = "cdrs"
-ACCOUNT_EVENTS = "account-events"
-TARIFFS = "tariffs"
-
 
 class Processor:
     """Applies messages to tenant states; never raises for bad input."""

@@ -24,9 +24,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
+from rater.config import Settings
 from rater.core.clock import format_time
 from rater.notifier.notice import Notice
-from rater.stream.settings import Settings
 
 READY_TIMEOUT_S = 60.0
 

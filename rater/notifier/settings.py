@@ -1,6 +1,6 @@
 """The notifier's configuration from the environment (SPEC 10).
 
-Kafka settings are the worker's own (``rater.stream.settings``: bootstrap,
+Kafka settings are the worker's own (``rater.config``: bootstrap,
 topic prefix, app id, SASL/TLS), so one set of variables configures both
 processes; the SMTP and web settings are the notifier's.
 """
@@ -11,8 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from rater.config import Settings, SettingsError, port, positive_int
 from rater.notifier.mailer import SECURITY_MODES, SmtpSettings
-from rater.stream.settings import Settings, SettingsError, _port, _positive_int
 
 DEFAULT_WEB_PORT = 6067  # beside the worker's 6066
 
@@ -58,17 +58,17 @@ class NotifierSettings:
             kafka=Settings.from_env(env),
             smtp=SmtpSettings(
                 host=env.get("RATER_SMTP_HOST", "127.0.0.1"),
-                port=_port(env, "RATER_SMTP_PORT", 25) or 25,
+                port=port(env, "RATER_SMTP_PORT", 25) or 25,
                 security=security,
                 username=env.get("RATER_SMTP_USERNAME") or None,
                 password=env.get("RATER_SMTP_PASSWORD") or None,
-                timeout_s=float(_positive_int(env, "RATER_SMTP_TIMEOUT_S", 30)),
+                timeout_s=float(positive_int(env, "RATER_SMTP_TIMEOUT_S", 30)),
                 cafile=env.get("RATER_SMTP_CAFILE") or None,
             ),
             mail_from=mail_from,
-            web_port=_port(env, "RATER_NOTIFY_WEB_PORT", DEFAULT_WEB_PORT),
-            concurrency=_positive_int(env, "RATER_NOTIFY_CONCURRENCY", 16),
-            retry_max_s=float(_positive_int(env, "RATER_NOTIFY_RETRY_MAX_S", 60)),
+            web_port=port(env, "RATER_NOTIFY_WEB_PORT", DEFAULT_WEB_PORT),
+            concurrency=positive_int(env, "RATER_NOTIFY_CONCURRENCY", 16),
+            retry_max_s=float(positive_int(env, "RATER_NOTIFY_RETRY_MAX_S", 60)),
             instance_id=env.get("RATER_NOTIFY_INSTANCE_ID") or None,
         )
 

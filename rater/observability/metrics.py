@@ -23,12 +23,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from rater.core import outputs as out
 from rater.core.errors import CODES
 from rater.core.outputs import Output
+from rater.core.topics import OUTPUT_TOPICS, RATED_CDRS, RATER_DLQ, SERVICE_STATE, TENANT_INPUTS
 from rater.observability.status import WorkerStatus
 
-INPUT_TOPICS = ("cdrs", "account-events")
 # A batch takes a few ms to a few s (a large catch-up batch on a loaded machine).
 _topic_of = itemgetter(0)  # of an Output
 BATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -75,8 +74,8 @@ class RaterMetrics:
             registry=registry,
         )
         # Every series exists from the start (at 0), so a rate() over a fresh worker works.
-        self._inputs = {topic: self.inputs.labels(topic) for topic in INPUT_TOPICS}
-        self._outputs = {topic: self.outputs.labels(topic) for topic in out.OUTPUT_TOPICS}
+        self._inputs = {topic: self.inputs.labels(topic) for topic in TENANT_INPUTS}
+        self._outputs = {topic: self.outputs.labels(topic) for topic in OUTPUT_TOPICS}
         self._dlq = {code: self.dlq.labels(code) for code in CODES}
         self._blocked: dict[int, set[str]] = {}  # per counted partition: its blocked tenants
         registry.register(_WorkerGauges(self))
@@ -106,12 +105,12 @@ class RaterMetrics:
         counts = Tally(map(_topic_of, emitted))  # half the time of a generator (C loop)
         for topic, count in counts.items():
             self._outputs[topic].inc(count)
-        rated = counts.get(out.RATED_CDRS)
+        rated = counts.get(RATED_CDRS)
         if rated:
             self.cdrs_rated.inc(rated)
-        if counts.get(out.RATER_DLQ):
+        if counts.get(RATER_DLQ):
             codes = Tally(
-                value["error"]["code"] for topic, _, value in emitted if topic == out.RATER_DLQ
+                value["error"]["code"] for topic, _, value in emitted if topic == RATER_DLQ
             )
             for code, count in codes.items():
                 counter = self._dlq.get(code)
@@ -119,9 +118,9 @@ class RaterMetrics:
                     counter = self._dlq[code] = self.dlq.labels(code)
                 counter.inc(count)
         blocked = self._blocked.get(partition)
-        if blocked is not None and counts.get(out.SERVICE_STATE):
+        if blocked is not None and counts.get(SERVICE_STATE):
             for topic, _, value in emitted:
-                if topic == out.SERVICE_STATE:
+                if topic == SERVICE_STATE:
                     if value["blocked"]:
                         blocked.add(value["tenant_id"])
                     else:

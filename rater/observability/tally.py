@@ -14,7 +14,15 @@ from collections import Counter, deque
 from decimal import Decimal
 from typing import Any
 
-from rater.core import outputs as out
+from rater.core.topics import (
+    LEDGER,
+    NOTIFICATIONS,
+    OVERAGE,
+    RATED_CDRS,
+    RATER_DLQ,
+    SERVICE_STATE,
+    TOPUP_REQUESTS,
+)
 
 EXAMPLES_PER_CODE = 3
 RECENT_NOTIFICATIONS = 20
@@ -62,30 +70,30 @@ class OutputTally:
     def add(self, topic: str, value: dict[str, Any]) -> None:
         """One output record, in the order its partition holds it."""
         self.records[topic] += 1
-        if topic == out.RATED_CDRS:
+        if topic == RATED_CDRS:
             self.rated += 1
             if Decimal(value["amount"]) == 0:
                 self.rated_zero += 1
             self.currencies[value["tenant_id"]] = value["currency"]
-        elif topic == out.LEDGER:
+        elif topic == LEDGER:
             self.balances[value["tenant_id"]] = value["balance_after"]
-        elif topic == out.RATER_DLQ:
+        elif topic == RATER_DLQ:
             self._dlq(value)
-        elif topic == out.TOPUP_REQUESTS:
+        elif topic == TOPUP_REQUESTS:
             self.topups_requested += 1
             self.currencies[value["tenant_id"]] = value["currency"]
-        elif topic == out.SERVICE_STATE:
+        elif topic == SERVICE_STATE:
             if value["blocked"]:
                 self.blocked[value["tenant_id"]] = value["balance"]
             else:
                 self.blocked.pop(value["tenant_id"], None)
-        elif topic == out.OVERAGE:
+        elif topic == OVERAGE:
             self.overage_records += 1
             currency = value["currency"]
             self.overage[currency] = self.overage.get(currency, Decimal(0)) + Decimal(
                 value["amount"]
             )
-        elif topic == out.NOTIFICATIONS:
+        elif topic == NOTIFICATIONS:
             self._notification(value)
 
     def _dlq(self, value: dict[str, Any]) -> None:

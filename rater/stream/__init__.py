@@ -17,5 +17,5 @@ The batch path, in the order a record takes it (docs/architecture.md):
 6. ``committed.RocksStates``: the committed states written to RocksDB with
    the changelog offset they reached.
 
-Imports ``rater.core``; never ``rater.ops`` or ``rater.localkafka``.
+Imports ``rater.core``; never ``rater.devkit`` (the local broker, the demo) or ``load``.
 """

@@ -15,7 +15,8 @@ from typing import Any
 import faust
 from faust.types import AppT
 
-from rater.core.outputs import OUTPUT_TOPICS
+from rater.config import Settings
+from rater.core.topics import OUTPUT_TOPICS
 from rater.stream.committed import RocksStates
 from rater.stream.consumer import BatchConsumer, RaterTransport
 from rater.stream.heap_trim import TRIM_INTERVAL_S, heap_trimmer
@@ -24,7 +25,6 @@ from rater.stream.partition import PartitionRater
 from rater.stream.rebalance_seek import RevokedSeekGuard
 from rater.stream.recovery_ends import PromptTableManager
 from rater.stream.rocks_memory import share_one_budget
-from rater.stream.settings import Settings
 from rater.stream.tariff_feed import TariffFeed
 from rater.stream.transactions import PartitionTransactions
 from rater.stream.worker_status import FaustWorkerStatus

@@ -9,7 +9,7 @@ import time
 
 import click
 
-from rater.stream.settings import Settings, SettingsError
+from rater.config import Settings, SettingsError
 from rater.stream.topics import TopicLayoutError, ensure_topics
 
 

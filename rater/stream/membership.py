@@ -35,7 +35,7 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from rater.stream.settings import Settings
+from rater.config import Settings
 
 log = logging.getLogger(__name__)
 

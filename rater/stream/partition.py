@@ -25,17 +25,18 @@ import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import InvalidProducerEpoch, ProducerFenced
 
+from rater.config import Settings
 from rater.core import outputs as out
 from rater.core.codec import decode_state, encode_state
 from rater.core.errors import INTERNAL_ERROR, NO_TARIFF
 from rater.core.outputs import Output
 from rater.core.processor import Processor
 from rater.core.state import StoredSeenIds, TenantState
+from rater.core.topics import LEDGER, OUTPUT_TOPICS, RATED_CDRS, RATER_DLQ
 from rater.observability.metrics import RaterMetrics
 from rater.stream.batches import RecordBatches
 from rater.stream.committed import CommittedStates, seen_prefix
 from rater.stream.placement import Placement, partition_of
-from rater.stream.settings import Settings
 from rater.stream.tariff_feed import TariffFeed
 
 log = logging.getLogger(__name__)
@@ -185,7 +186,7 @@ class PartitionRater:
         self.caches: dict[int, StateCache] = {}
         self.cdrs_topic = settings.topic("cdrs")
         self.events_topic = settings.topic("account-events")
-        self.topic_names = {name: settings.topic(name) for name in out.OUTPUT_TOPICS}
+        self.topic_names = {name: settings.topic(name) for name in OUTPUT_TOPICS}
         self.counters = Counters()
         self.metrics = RaterMetrics(settings.topic_prefix)  # SPEC 11: committed work only
         self.placement = Placement(settings.partitions)
@@ -380,8 +381,7 @@ class PartitionRater:
         wanted = {TopicPartition(self.changelog_topic, partition)}
         if any(tp.topic == self.cdrs_topic for tp in batch):
             wanted.update(
-                TopicPartition(self.topic_names[topic], partition)
-                for topic in (out.RATED_CDRS, out.LEDGER)
+                TopicPartition(self.topic_names[topic], partition) for topic in (RATED_CDRS, LEDGER)
             )
         wanted.update(self._last_written.get(partition, ()))
         manager = producer._txn_manager
@@ -566,7 +566,7 @@ class PartitionRater:
             except Exception as exc:  # a bug must not stop the partition
                 log.exception("failed on %s:%s:%s", tp.topic, tp.partition, record.offset)
                 return emitted, (where, f"{type(exc).__name__}: {exc}"), no_tariff
-            if result and result[0][0] == out.RATER_DLQ:
+            if result and result[0][0] == RATER_DLQ:
                 no_tariff = no_tariff or result[0][2]["error"]["code"] == NO_TARIFF
             emitted.extend(result)
         return emitted, None, no_tariff

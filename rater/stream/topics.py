@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
-from rater.localkafka.admin import TopicSpec
-from rater.stream.settings import TENANT_KEYED, Settings
+from rater.config import Settings
+from rater.core.topics import TENANT_KEYED
 
 TABLE_CHANGELOG = "{app_id}-tenants-changelog"
 # A DLQ record holds the rejected value as text: base64 (4/3) when it is not UTF-8,
@@ -19,6 +21,16 @@ TABLE_CHANGELOG = "{app_id}-tenants-changelog"
 # (transactions.py). Decisions: "A DLQ record may be larger than its input".
 DLQ_CONFIG = {"max.message.bytes": str(8 * 1024 * 1024)}
 READY_TIMEOUT_S = 30.0  # longest to wait for created topics to have a leader for every partition
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic to create; config values are Kafka topic configs (e.g. cleanup.policy)."""
+
+    name: str
+    partitions: int = 1
+    replication: int = 1
+    config: Mapping[str, str] = field(default_factory=dict)
 
 
 class TopicLayoutError(RuntimeError):

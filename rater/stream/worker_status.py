@@ -18,11 +18,11 @@ from typing import Any
 import orjson
 from faust.exceptions import ConsumerNotStarted
 
+from rater.config import Settings
 from rater.core.codec import decode_state
 from rater.core.state import StoredSeenIds, TenantState
 from rater.stream.committed import RocksStates, seen_prefix
 from rater.stream.partition import applied_key, partition_of
-from rater.stream.settings import Settings
 
 
 class FaustWorkerStatus:

@@ -20,7 +20,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.web import View
 
-from rater.core.outputs import LEDGER
+from rater.core.topics import LEDGER
 from rater.observability.metrics import RaterMetrics
 from rater.observability.status import WorkerStatus
 from rater.observability.tail import TopicTail

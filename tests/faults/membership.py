@@ -8,10 +8,10 @@ import re
 import time
 from pathlib import Path
 
-from rater.core.outputs import OUTPUT_TOPICS as OUTPUTS
-from rater.localkafka.readback import read_all
-from rater.ops.scenario import Scenario
-from rater.stream.settings import Settings
+from rater.config import Settings
+from rater.core.topics import OUTPUT_TOPICS as OUTPUTS
+from rater.devkit.localkafka.readback import read_all
+from rater.devkit.scenario import Scenario
 from tests.integration.test_takeover import Worker, assignment, check_order_per_tenant, until
 from tests.integration.test_worker import check, outputs
 

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from rater.localkafka.broker import Broker
-from rater.localkafka.readback import read_all
-from rater.localkafka.settings import BrokerSettings
-from rater.ops.inputs import produce_inputs
-from rater.ops.scenario import TARIFFS, build
-from rater.ops.worker_process import WorkerProcess, free_port
-from rater.stream.settings import Settings
+from rater.config import Settings
+from rater.devkit.inputs import produce_inputs
+from rater.devkit.localkafka.broker import Broker
+from rater.devkit.localkafka.readback import read_all
+from rater.devkit.localkafka.settings import BrokerSettings
+from rater.devkit.scenario import TARIFFS, build
+from rater.devkit.worker_process import WorkerProcess, free_port
 from rater.stream.topics import ensure_topics
 from tests.integration.test_worker import check, wait_for
 from tests.support.stable import open_partitions

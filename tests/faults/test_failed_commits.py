@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from rater.ops.inputs import produce_inputs
-from rater.ops.scenario import TARIFFS, build
-from rater.ops.worker_process import WorkerProcess
-from rater.stream.settings import Settings
+from rater.config import Settings
+from rater.devkit.inputs import produce_inputs
+from rater.devkit.scenario import TARIFFS, build
+from rater.devkit.worker_process import WorkerProcess
 from tests.integration.test_takeover import check_order_per_tenant
 from tests.integration.test_worker import check, wait_for
 from tests.support.stable import open_partitions

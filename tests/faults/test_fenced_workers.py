@@ -21,11 +21,11 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from rater.localkafka.readback import read_all
-from rater.ops.inputs import produce_inputs
-from rater.ops.scenario import TARIFFS, build
-from rater.ops.worker_process import WorkerProcess, free_port
-from rater.stream.settings import Settings
+from rater.config import Settings
+from rater.devkit.inputs import produce_inputs
+from rater.devkit.localkafka.readback import read_all
+from rater.devkit.scenario import TARIFFS, build
+from rater.devkit.worker_process import WorkerProcess, free_port
 from tests.integration.test_takeover import (
     TENANTS,
     Worker,

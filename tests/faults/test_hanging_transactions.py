@@ -16,11 +16,11 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.client import AIOKafkaClient
 
-from rater.localkafka.readback import read_all
-from rater.ops.inputs import produce_inputs
-from rater.ops.scenario import TARIFFS, build
-from rater.ops.worker_process import WorkerProcess
-from rater.stream.settings import Settings
+from rater.config import Settings
+from rater.devkit.inputs import produce_inputs
+from rater.devkit.localkafka.readback import read_all
+from rater.devkit.scenario import TARIFFS, build
+from rater.devkit.worker_process import WorkerProcess
 from rater.stream.stability import HangingTransaction, TransactionAdmin
 from tests.integration.test_worker import check, wait_for
 from tests.support.hanging import hang_transaction

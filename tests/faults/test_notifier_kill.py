@@ -6,9 +6,9 @@ from collections import defaultdict
 
 import orjson
 
+from rater.devkit.mail_server import MailServer
 from rater.notifier.compose import message_id
 from rater.notifier.notice import decode
-from rater.ops.mail_server import MailServer
 from tests.support.notices import batch, encoded
 from tests.support.notifier_harness import (
     Notifier,

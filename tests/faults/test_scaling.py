@@ -18,8 +18,8 @@ import dataclasses
 import signal
 from pathlib import Path
 
-from rater.ops.scenario import TARIFFS, build
-from rater.stream.settings import Settings
+from rater.config import Settings
+from rater.devkit.scenario import TARIFFS, build
 from rater.stream.topics import ensure_topics
 from tests.faults.membership import complete_and_equal, holders, more_rated_than, parts
 from tests.faults.membership import static_worker as worker_named

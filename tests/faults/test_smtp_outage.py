@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rater.ops.mail_server import MailServer
+from rater.devkit.mail_server import MailServer
 from tests.support.notices import batch, encoded
 from tests.support.notifier_harness import Notifier, key_of, produce, wait_committed, wait_until
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from rater.ops.scenario import TARIFFS, build
+from rater.config import Settings
+from rater.devkit.scenario import TARIFFS, build
 from rater.stream.membership import FENCED_EXIT_CODE
-from rater.stream.settings import Settings
 from tests.faults.membership import (
     complete_and_equal,
     generations,

@@ -14,10 +14,10 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from rater.config import Settings
 from rater.core.codec import decode_state, encode_state
 from rater.core.state import TenantState
-from rater.ops.worker_process import WorkerProcess, free_port
-from rater.stream.settings import Settings
+from rater.devkit.worker_process import WorkerProcess, free_port
 
 T = TypeVar("T")
 TOKEN = "s3cret-token-for-tests"

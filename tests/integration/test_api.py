@@ -18,15 +18,15 @@ from typing import Any
 
 import orjson
 
+from rater.config import Settings
 from rater.core.balance import balance_view
 from rater.core.engine import apply_event
 from rater.core.messages import decode_account_event
 from rater.core.state import TenantState
-from rater.localkafka.readback import read_all
-from rater.ops.inputs import produce_inputs
-from rater.ops.scenario import TARIFFS, Scenario, build
+from rater.devkit.inputs import produce_inputs
+from rater.devkit.localkafka.readback import read_all
+from rater.devkit.scenario import TARIFFS, Scenario, build
 from rater.stream.partition import partition_of
-from rater.stream.settings import Settings
 from tests.integration.api_client import (
     TOKEN,
     ApiWorker,

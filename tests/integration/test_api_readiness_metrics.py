@@ -18,14 +18,14 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from rater.config import Settings
 from rater.core.balance import balance_view
 from rater.core.errors import CODES
-from rater.core.outputs import OUTPUT_TOPICS
-from rater.localkafka.readback import read_all
-from rater.ops.inputs import produce_inputs
-from rater.ops.scenario import TARIFFS, build
+from rater.core.topics import OUTPUT_TOPICS
+from rater.devkit.inputs import produce_inputs
+from rater.devkit.localkafka.readback import read_all
+from rater.devkit.scenario import TARIFFS, build
 from rater.stream.app import TABLE
-from rater.stream.settings import Settings
 from tests.integration.api_client import ApiWorker, call, metric_samples, ready, until
 
 FILLER_PER_PARTITION = 15_000  # Faust restores about 9,000 records/s here: seconds of restoring

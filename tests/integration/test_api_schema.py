@@ -24,9 +24,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from rater.ops.inputs import produce_inputs
-from rater.ops.scenario import TARIFFS, build
-from rater.stream.settings import Settings
+from rater.config import Settings
+from rater.devkit.inputs import produce_inputs
+from rater.devkit.scenario import TARIFFS, build
 from rater.web.openapi import openapi
 from tests.integration.api_client import TOKEN, ApiWorker, call, ready, until
 

@@ -12,8 +12,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from rater.localkafka.admin import TopicFactory
-from rater.localkafka.readback import read_all
+from rater.devkit.localkafka.admin import TopicFactory
+from rater.devkit.localkafka.readback import read_all
 from rater.stream.consumer import stable_ends
 
 pytestmark = pytest.mark.integration

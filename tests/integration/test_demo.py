@@ -17,7 +17,7 @@ from pathlib import Path
 
 import orjson
 
-from rater.localkafka.readback import read_all
+from rater.devkit.localkafka.readback import read_all
 
 DEMO_TIMEOUT_S = 300  # the demo itself stays under 2 minutes; a loaded CI machine gets slack
 

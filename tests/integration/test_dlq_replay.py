@@ -13,13 +13,13 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from click.testing import CliRunner, Result
 
+from rater.config import Settings
 from rater.core.clock import SECOND, format_time
 from rater.core.outputs import dlq as dlq_output
-from rater.localkafka.readback import read_all
-from rater.ops.dlq_replay import TARIFF_ROW, Selection, dlq, replay
-from rater.ops.inputs import produce_inputs
-from rater.ops.worker_process import WorkerProcess, settings_env
-from rater.stream.settings import Settings
+from rater.devkit.inputs import produce_inputs
+from rater.devkit.localkafka.readback import read_all
+from rater.devkit.worker_process import WorkerProcess
+from rater.dlq.replay import TARIFF_ROW, Selection, dlq, replay
 
 TENANT = "acme"
 TARIFF_FR = {
@@ -119,7 +119,7 @@ async def wait_no_tariff(settings: Settings, worker: WorkerProcess, cdr_id: str)
 
 async def invoke_cli(settings: Settings, *args: str) -> Result:
     """`rater dlq replay ...` as an operator runs it, configured from the environment."""
-    env = settings_env(settings)
+    env = settings.to_env()
     # CliRunner swaps process-wide state; the command runs its own event loop in a thread.
     result = await asyncio.to_thread(CliRunner().invoke, dlq, ["replay", *args], env=env)
     assert result.exit_code == 0, (result.output, result.exception)

@@ -21,12 +21,12 @@ from aiokafka import AIOKafkaProducer
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from rater.config import Settings
 from rater.core.processor import Processor
 from rater.core.tariffs import TariffIndex
-from rater.ops.inputs import produce_inputs
-from rater.ops.scenario import TARIFFS, Scenario, build
-from rater.ops.worker_process import WorkerProcess
-from rater.stream.settings import Settings
+from rater.devkit.inputs import produce_inputs
+from rater.devkit.scenario import TARIFFS, Scenario, build
+from rater.devkit.worker_process import WorkerProcess
 from rater.stream.topics import ensure_topics
 from tests.integration.test_worker import check, wait_for
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from rater.localkafka.admin import TopicSpec, create_topics
-from rater.localkafka.broker import Broker
-from rater.localkafka.readback import read_all
-from rater.localkafka.settings import BrokerSettings
+from rater.devkit.localkafka.admin import TopicSpec, create_topics
+from rater.devkit.localkafka.broker import Broker
+from rater.devkit.localkafka.readback import read_all
+from rater.devkit.localkafka.settings import BrokerSettings
 
 pytestmark = pytest.mark.integration
 

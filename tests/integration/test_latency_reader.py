@@ -8,8 +8,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from rater.localkafka.admin import TopicFactory
-from rater.ops.latency_reader import start
+from load.bench.latency_reader import start
+from rater.devkit.localkafka.admin import TopicFactory
 
 pytestmark = pytest.mark.integration
 

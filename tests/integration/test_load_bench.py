@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rater.localkafka.readback import read_all
-from rater.ops.bench import END_MARK, START_MARK, bench, write_section
-from rater.ops.load import config_from_options, load
-from rater.ops.traffic import GOOD, Traffic
+from load.bench.run import END_MARK, START_MARK, bench, write_section
+from load.produce import config_from_options, load
+from load.traffic import GOOD, Traffic
+from rater.devkit.localkafka.readback import read_all
 
 
 def env(bootstrap: str, prefix: str) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from rater.ops.mail_server import MailServer
+from rater.devkit.mail_server import MailServer
 from tests.support.notices import batch, encoded, notification
 from tests.support.notifier_harness import (
     Notifier,
@@ -113,9 +113,9 @@ def test_notices_are_json_the_rater_writes() -> None:
 
 async def test_the_workers_own_notices_are_mailed(settings, tmp_path) -> None:
     """End to end: CDRs and account events -> `rater worker` -> `rater notify` -> SMTP."""
-    from rater.ops.inputs import produce_inputs
-    from rater.ops.scenario import TARIFFS, build
-    from rater.ops.worker_process import WorkerProcess
+    from rater.devkit.inputs import produce_inputs
+    from rater.devkit.scenario import TARIFFS, build
+    from rater.devkit.worker_process import WorkerProcess
 
     scenario = build(cdrs_per_tenant=60, seed=5)
     expected = [value for _, value in scenario.expected["notifications"]]
@@ -155,7 +155,7 @@ async def test_a_notice_retried_for_long_holds_up_its_own_partition_only(
     notices behind it is read (one send in flight: a window of 16); every
     other partition's notices are all mailed and committed meanwhile.
     """
-    from rater.localkafka.readback import read_all
+    from rater.devkit.localkafka.readback import read_all
     from tests.support.notifier_harness import committed
 
     stuck = notification("balance_zero", tenant="full", contact="full@mailbox.example")

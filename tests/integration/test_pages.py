@@ -19,10 +19,10 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from rater.localkafka.readback import read_all
-from rater.ops.inputs import produce_inputs
-from rater.ops.scenario import TARIFFS, build
-from rater.stream.settings import Settings
+from rater.config import Settings
+from rater.devkit.inputs import produce_inputs
+from rater.devkit.localkafka.readback import read_all
+from rater.devkit.scenario import TARIFFS, build
 from tests.integration.api_client import TOKEN, ApiWorker, call, ready, until
 from tests.support.browser import chromium
 

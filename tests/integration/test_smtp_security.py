@@ -8,11 +8,11 @@ from pathlib import Path
 import orjson
 import pytest
 
+from rater.devkit.mail_server import MailServer
 from rater.notifier.compose import compose
 from rater.notifier.mailer import Accepted, SmtpMailer, SmtpSettings, Transient
 from rater.notifier.notice import decode
 from rater.notifier.render import render
-from rater.ops.mail_server import MailServer
 from tests.support.notices import notification
 
 LOGIN = ("rater", "s3cret")

@@ -10,11 +10,11 @@ from pathlib import Path
 import orjson
 import pytest
 
+from rater.config import Settings
 from rater.core.clock import DAY, format_time
-from rater.localkafka.readback import read_all
-from rater.ops.inputs import produce_inputs
-from rater.ops.worker_process import WorkerProcess
-from rater.stream.settings import Settings
+from rater.devkit.inputs import produce_inputs
+from rater.devkit.localkafka.readback import read_all
+from rater.devkit.worker_process import WorkerProcess
 from rater.stream.topics import ensure_topics
 
 

@@ -32,11 +32,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
-from rater.core.outputs import OUTPUT_TOPICS as OUTPUTS
-from rater.localkafka.readback import read_all
-from rater.ops.scenario import TARIFFS, Scenario, build
-from rater.ops.worker_process import WorkerProcess
-from rater.stream.settings import Settings
+from rater.config import Settings
+from rater.core.topics import OUTPUT_TOPICS as OUTPUTS
+from rater.devkit.localkafka.readback import read_all
+from rater.devkit.scenario import TARIFFS, Scenario, build
+from rater.devkit.worker_process import WorkerProcess
 from tests.integration.test_worker import check, outputs
 
 INPUTS = ("cdrs", "account-events")
@@ -65,7 +65,7 @@ class Worker(WorkerProcess):
 class Inputs:
     """One producer for a whole scenario, in order, with increasing timestamps across parts.
 
-    Like :func:`rater.ops.inputs.produce_inputs`, but the timestamps keep
+    Like :func:`rater.devkit.inputs.produce_inputs`, but the timestamps keep
     increasing from one part to the next however quickly they are sent, so a
     worker that reads two parts in one batch still merges them in scenario order.
     """

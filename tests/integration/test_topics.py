@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from rater.ops.worker_process import settings_env
-from rater.stream.settings import TOPICS, Settings
+from rater.config import Settings
+from rater.core.topics import TOPICS
 from rater.stream.topics import TopicLayoutError, ensure_topics, topic_specs
 
 
@@ -93,7 +93,7 @@ async def test_an_existing_topic_with_another_partition_count_is_refused(
     # Nothing else was created: a half-made layout would be co-partitioned wrongly later.
     assert list(await describe(settings, [settings.topic("rated-cdrs")])) == []
 
-    env = os.environ | settings_env(settings)
+    env = os.environ | settings.to_env()
     command = [sys.executable, "-m", "rater", "topics", "create"]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0

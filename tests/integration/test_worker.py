@@ -17,12 +17,12 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from jsonschema import Draft202012Validator
 
-from rater.core.outputs import OUTPUT_TOPICS as OUTPUTS
-from rater.localkafka.readback import read_all
-from rater.ops.inputs import produce_inputs
-from rater.ops.scenario import TARIFFS, Scenario, build
-from rater.ops.worker_process import WorkerProcess
-from rater.stream.settings import Settings
+from rater.config import Settings
+from rater.core.topics import OUTPUT_TOPICS as OUTPUTS
+from rater.devkit.inputs import produce_inputs
+from rater.devkit.localkafka.readback import read_all
+from rater.devkit.scenario import TARIFFS, Scenario, build
+from rater.devkit.worker_process import WorkerProcess
 
 ID_FIELD = {"rated-cdrs": "cdr_id", "ledger": "entry_id", "topup-requests": "request_id",
             "overage": "overage_id", "notifications": "notification_id",

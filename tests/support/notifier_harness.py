@@ -20,15 +20,15 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from rater.localkafka.readback import read_all
+from rater.config import Settings
+from rater.devkit.localkafka.readback import read_all
+from rater.devkit.mail_server import MailServer
+from rater.devkit.worker_process import WorkerProcess, free_port
 from rater.notifier.compose import message_id
 from rater.notifier.mailer import SmtpSettings
 from rater.notifier.notice import decode
 from rater.notifier.render import render
 from rater.notifier.settings import NotifierSettings
-from rater.ops.mail_server import MailServer
-from rater.ops.worker_process import WorkerProcess, free_port
-from rater.stream.settings import Settings
 
 MAIL_FROM = "Credits <credits@rater.example>"
 

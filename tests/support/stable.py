@@ -8,9 +8,9 @@ import time
 from aiokafka import TopicPartition
 from aiokafka.client import AIOKafkaClient
 
-from rater.core.outputs import OUTPUT_TOPICS
+from rater.config import Settings
+from rater.core.topics import OUTPUT_TOPICS
 from rater.stream.app import TABLE
-from rater.stream.settings import Settings
 from rater.stream.stability import READ_UNCOMMITTED, TransactionAdmin
 
 

@@ -1,10 +1,10 @@
-"""The benchmark's report (rater.ops.bench): resident size as a level; the latency row; sections."""
+"""The benchmark's report (load.bench.run): resident size as a level; the latency row; sections."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from rater.ops.bench import Latency, RunResult, measures, rss_growth, write_marked
+from load.bench.run import Latency, RunResult, measures, rss_growth, write_marked
 
 
 def test_the_level_around_a_share_is_the_median_of_the_samples_near_it() -> None:

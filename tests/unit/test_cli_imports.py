@@ -10,7 +10,7 @@ def test_rater_cli_imports_no_demo_load_or_bench_code() -> None:
     probe = (
         "import sys, rater.cli; "
         "print(sorted(m for m in sys.modules "
-        "if m.startswith(('rater.ops.demo', 'rater.ops.load', 'rater.ops.bench', 'aiosmtpd'))))"
+        "if m.startswith(('rater.devkit.demo', 'load.produce', 'load.bench.run', 'aiosmtpd'))))"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

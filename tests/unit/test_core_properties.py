@@ -28,10 +28,10 @@ from jsonschema import Draft202012Validator
 from rater.core.clock import DAY, SECOND, format_time, month_of, parse_time
 from rater.core.codec import decode_state, encode_state
 from rater.core.money import parse_money
-from rater.core.outputs import OUTPUT_TOPICS
-from rater.core.processor import ACCOUNT_EVENTS, CDRS, TARIFFS, Processor
+from rater.core.processor import Processor
 from rater.core.state import ID_WINDOW
 from rater.core.tariffs import TariffIndex
+from rater.core.topics import ACCOUNT_EVENTS, CDRS, OUTPUT_TOPICS, TARIFFS
 from tests.unit import messages as m
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"

@@ -26,9 +26,10 @@ from hypothesis.control import currently_in_test_context
 
 from rater.core.clock import DAY, SECOND, format_time, month_of, parse_time
 from rater.core.money import format_money
-from rater.core.processor import ACCOUNT_EVENTS, CDRS, TARIFFS, Processor
+from rater.core.processor import Processor
 from rater.core.state import ID_WINDOW, TenantState
 from rater.core.tariffs import TariffIndex
+from rater.core.topics import ACCOUNT_EVENTS, CDRS, TARIFFS
 from tests.support.reference_model import ReferenceModel
 from tests.unit import messages as m
 

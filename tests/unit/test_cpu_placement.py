@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rater.ops.cpu_placement import Placement, pin
+from load.bench.cpu_placement import Placement, pin
 
 # A child with a second thread already running, as a worker or a JVM has.
 CHILD = """

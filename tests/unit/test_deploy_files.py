@@ -224,7 +224,7 @@ def test_pods_read_only_settings_the_rater_knows() -> None:
 def test_session_outlasts_a_pod_restart() -> None:
     """With static membership a restarted pod must be back before its session ends."""
     [config] = by_kind("ConfigMap")
-    from rater.stream.settings import Settings
+    from rater.config import Settings
 
     settings = Settings.from_env(config["data"])
     assert settings.session_timeout_s >= 30

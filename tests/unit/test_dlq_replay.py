@@ -11,11 +11,12 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rater.config import Settings
 from rater.core.outputs import dlq as dlq_output
 from rater.core.outputs import text_and_encoding
 from rater.core.processor import Processor
 from rater.core.tariffs import TariffIndex
-from rater.ops.dlq_replay import (
+from rater.dlq.replay import (
     BEFORE_SINCE,
     REPEATED,
     RETRYABLE_CODES,
@@ -32,7 +33,6 @@ from rater.ops.dlq_replay import (
     raw_bytes,
     since_ms,
 )
-from rater.stream.settings import Settings
 from tests.unit.harness import t
 
 PREFIX = "p-"

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from rater.core.errors import CODES, INTERNAL_ERROR, Rejected
 from rater.core.messages import decode_cdr, decode_cdr_strictly
-from rater.ops.dlq_replay import parse_entry
+from rater.dlq.replay import parse_entry
 from tests.unit.harness import Harness, on
 
 CDR = {

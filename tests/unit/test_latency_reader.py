@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from rater.ops.latency_reader import index_of
+from load.bench.latency_reader import index_of
 
 
 def rated(cdr_id: str) -> bytes:

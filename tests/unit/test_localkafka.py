@@ -13,11 +13,16 @@ import pytest
 from click.testing import CliRunner
 
 from rater.cli import main
-from rater.localkafka import config
-from rater.localkafka.broker import Broker
-from rater.localkafka.jars import MARKER, ensure_jars, mvn_command
-from rater.localkafka.settings import KAFKA_VERSION, BrokerSettings, default_data_dir, pom_path
-from rater.localkafka.tools import LocalKafkaError, java_major, require_java, require_mvn
+from rater.devkit.localkafka import config
+from rater.devkit.localkafka.broker import Broker
+from rater.devkit.localkafka.jars import MARKER, ensure_jars, mvn_command
+from rater.devkit.localkafka.settings import (
+    KAFKA_VERSION,
+    BrokerSettings,
+    default_data_dir,
+    pom_path,
+)
+from rater.devkit.localkafka.tools import LocalKafkaError, java_major, require_java, require_mvn
 
 
 def _props(text: str) -> dict[str, str]:

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from rater.core import outputs as out
+from rater.config import Settings
 from rater.core.admin import build_event, check_event
 from rater.core.balance import balance_view
 from rater.core.clock import parse_time
@@ -24,10 +24,10 @@ from rater.core.engine import apply_event
 from rater.core.errors import Rejected
 from rater.core.messages import decode_account_event
 from rater.core.state import TenantState
+from rater.core.topics import LEDGER, RATED_CDRS, RATER_DLQ, SERVICE_STATE
 from rater.observability.metrics import RaterMetrics
 from rater.stream.app import build_app
 from rater.stream.partition import partition_of
-from rater.stream.settings import Settings
 from rater.web.http import error, json_response, tenant_id_problem, token_guard
 from rater.web.routing import FORWARDED, Router
 from tests.integration.api_client import metric_samples
@@ -205,11 +205,11 @@ def test_metrics_count_committed_outputs_by_topic_and_dlq_code() -> None:
     metrics.attach(FakeStatus())
     dlq = {"error": {"code": "no_tariff"}}
     emitted = [
-        (out.RATED_CDRS, b"t", {}),
-        (out.RATED_CDRS, b"t", {}),
-        (out.LEDGER, b"t", {}),
-        (out.RATER_DLQ, b"t", dlq),
-        (out.SERVICE_STATE, b"t", {"tenant_id": "free", "blocked": True}),
+        (RATED_CDRS, b"t", {}),
+        (RATED_CDRS, b"t", {}),
+        (LEDGER, b"t", {}),
+        (RATER_DLQ, b"t", dlq),
+        (SERVICE_STATE, b"t", {"tenant_id": "free", "blocked": True}),
     ]
     metrics.inputs_committed(0, {TP("p-cdrs", 0): [1, 2, 3], TP("p-account-events", 0): [1]}, 0.2)
     samples = metric_samples(metrics.render().decode())  # the first scrape counts partition 0

@@ -10,9 +10,9 @@ import orjson
 
 from rater.core.processor import Processor
 from rater.core.tariffs import TariffIndex
+from rater.devkit.demo_tenants import TARIFFS, Calls, setup_events, tenants
 from rater.observability.metrics import RaterMetrics
 from rater.observability.tally import DLQ_MEANING, EXAMPLES_PER_CODE, OutputTally
-from rater.ops.demo_tenants import TARIFFS, Calls, setup_events, tenants
 from rater.web.dashboard import Sampler, quantile_bound
 from rater.web.http import OPEN_PAGES
 from rater.web.pages import PAGE_FILES

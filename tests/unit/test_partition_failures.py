@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaConnectionError, ProducerFenced
 
+from rater.config import Settings
 from rater.stream.partition import (
     FAILING_AFTER,
     FENCED_WAIT_S,
@@ -15,7 +16,6 @@ from rater.stream.partition import (
     RETRY_MAX_S,
     PartitionRater,
 )
-from rater.stream.settings import Settings
 
 
 class Producers:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rater.ops.partitioners import PARTITIONERS, java_murmur2, librdkafka_crc32, sarama_fnv1a
+from rater.devkit.partitioners import PARTITIONERS, java_murmur2, librdkafka_crc32, sarama_fnv1a
 from rater.stream.placement import Placement, partition_of
 
 N = 4

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from rater.config import Settings, SettingsError
 from rater.stream.app import build_app
 from rater.stream.rocks_memory import SharedBudgetOptions
-from rater.stream.settings import Settings, SettingsError
 
 BUDGET = 4 << 20
 IDS = 60_000  # ~2.4 MB of keys and values per database: more than the cap in all

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from rater.core.outputs import OUTPUT_TOPICS
-from rater.stream.settings import TOPICS
+from rater.core.topics import OUTPUT_TOPICS, TOPICS
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 

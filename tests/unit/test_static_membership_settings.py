@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import pytest
 
-from rater.ops.worker_process import settings_env
+from rater.config import Settings, SettingsError
 from rater.stream.membership import FENCED_EXIT_CODE, StaticMembership
-from rater.stream.settings import Settings, SettingsError
 
 
 def test_instance_id_unset_or_empty_keeps_dynamic_membership() -> None:
     assert Settings.from_env({}).instance_id is None
     assert Settings.from_env({"RATER_INSTANCE_ID": "  "}).instance_id is None
-    assert "RATER_INSTANCE_ID" not in settings_env(Settings())
+    # Passed to a child as empty, so a parent's own RATER_INSTANCE_ID cannot leak into it.
+    assert Settings().to_env()["RATER_INSTANCE_ID"] == ""
+    assert Settings.from_env({"RATER_INSTANCE_ID": "x"} | Settings().to_env()).instance_id is None
 
 
 def test_instance_id_is_read_and_passed_to_worker_processes() -> None:
     settings = Settings.from_env({"RATER_INSTANCE_ID": "rater-worker-0"})
     assert settings.instance_id == "rater-worker-0"
-    assert settings_env(settings)["RATER_INSTANCE_ID"] == "rater-worker-0"
-    assert Settings.from_env(settings_env(settings)) == settings
+    assert settings.to_env()["RATER_INSTANCE_ID"] == "rater-worker-0"
+    assert Settings.from_env(settings.to_env()) == settings
 
 
 @pytest.mark.parametrize("bad", ["worker 1", "wörker", "a/b", "x" * 250])
@@ -85,3 +86,29 @@ async def test_member_id_lost_with_no_other_holder_joins_again() -> None:
     member[0] = ""
     await watched.on_revoked()
     assert watched.asked == 1 and watched.exits == []
+
+
+def test_every_setting_survives_the_trip_through_the_environment() -> None:
+    from pathlib import Path
+
+    from rater.config import ENV, Security
+
+    settings = Settings(
+        bootstrap_servers="k1:9093,k2:9093",
+        app_id="billing",
+        topic_prefix="eu-",
+        partitions=12,
+        data_dir=Path("/var/lib/rater"),
+        web_port=0,
+        web_host="rater-0.rater",
+        api_token="s3cret",
+        expiry_sweep=False,
+        sweep_interval_s=60.0,
+        max_poll_records=700,
+        rocksdb_memory_mb=256,
+        instance_id="rater-0",
+        session_timeout_s=30.0,
+        security=Security("SASL_PLAINTEXT", "SCRAM-SHA-512", "u", "p", None, None, None),
+    )
+    assert Settings.from_env(settings.to_env()) == settings
+    assert sorted(settings.to_env()) == sorted(var.name for var in ENV)

@@ -20,7 +20,7 @@ from rater.core.codec import encode_state
 from rater.core.processor import Processor
 from rater.core.state import SeenIds, StoredSeenIds
 from rater.core.tariffs import TariffIndex
-from rater.ops.scenario import TARIFFS, build
+from rater.devkit.scenario import TARIFFS, build
 from rater.stream.committed import SEEN_IDS, seen_prefix, tenant_of_seen_key
 from rater.stream.partition import PartitionRater, StateCache
 

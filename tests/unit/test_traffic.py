@@ -9,11 +9,7 @@ from collections import Counter
 import orjson
 import pytest
 
-from rater.core.clock import MINUTE, parse_time
-from rater.core.messages import decode_account_event, decode_cdr
-from rater.core.processor import Processor
-from rater.core.tariffs import TariffIndex
-from rater.ops.traffic import (
+from load.traffic import (
     BAD_KINDS,
     COUNTRIES,
     DUPLICATE,
@@ -23,6 +19,10 @@ from rater.ops.traffic import (
     TrafficConfig,
     zipf_weights,
 )
+from rater.core.clock import MINUTE, parse_time
+from rater.core.messages import decode_account_event, decode_cdr
+from rater.core.processor import Processor
+from rater.core.tariffs import TariffIndex
 
 END = parse_time("2026-03-01T12:00:00Z")
 assert END is not None

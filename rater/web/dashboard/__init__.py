@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from rater.core.clock import format_time
-from rater.core.outputs import NOTIFICATIONS, OVERAGE, RATER_DLQ, SERVICE_STATE, TOPUP_REQUESTS
+from rater.core.topics import NOTIFICATIONS, OVERAGE, RATER_DLQ, SERVICE_STATE, TOPUP_REQUESTS
 from rater.observability.metrics import RaterMetrics
 from rater.observability.status import WorkerStatus
 from rater.observability.tail import TopicTail

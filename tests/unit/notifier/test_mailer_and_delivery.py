@@ -7,10 +7,10 @@ import random
 import pytest
 from aiosmtplib import errors
 
+from rater.config import SettingsError
 from rater.notifier.delivery import _Partition, _Slot, backoff
 from rater.notifier.mailer import Refused, Transient, classify
 from rater.notifier.settings import NotifierSettings
-from rater.stream.settings import SettingsError
 
 
 def _refused(code: int) -> errors.SMTPRecipientsRefused:

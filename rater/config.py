@@ -1,4 +1,4 @@
-"""Worker configuration from the environment, each with a sane default.
+"""Configuration from the environment, each value with a sane default: one table, :data:`ENV`.
 
 Read once at start-up into a frozen object, so every Kafka client of a worker
 is built from the same values.
@@ -9,24 +9,10 @@ from __future__ import annotations
 import os
 import re
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-TOPICS = (
-    "cdrs",
-    "account-events",
-    "tariffs",
-    "rated-cdrs",
-    "ledger",
-    "topup-requests",
-    "overage",
-    "notifications",
-    "service-state",
-    "rater-dlq",
-)
-TENANT_KEYED = tuple(name for name in TOPICS if name != "tariffs")
 
 # Kafka's rule for a group.instance.id (the same as for topic names): at most 249 of these.
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9._-]{1,249}")
@@ -92,35 +78,78 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings the environment names; every variable is in :data:`ENV`."""
         env = os.environ if env is None else env
-        return cls(
-            bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-            app_id=env.get("RATER_APP_ID", "rater"),
-            topic_prefix=env.get("RATER_TOPIC_PREFIX", ""),
-            partitions=_positive_int(env, "RATER_PARTITIONS", 8),
-            data_dir=Path(env.get("RATER_DATA_DIR", ".data")),
-            web_port=_port(env, "RATER_WEB_PORT", 6066),
-            web_host=env.get("RATER_WEB_HOST") or None,
-            api_token=env.get("RATER_API_TOKEN") or None,
-            expiry_sweep=_switch(env, "RATER_EXPIRY_SWEEP", True),
-            sweep_interval_s=float(_positive_int(env, "RATER_SWEEP_INTERVAL_S", 3600)),
-            max_poll_records=_positive_int(env, "RATER_MAX_POLL_RECORDS", 5000),
-            rocksdb_memory_mb=_positive_int(env, "RATER_ROCKSDB_MEMORY_MB", 64),
-            instance_id=_instance_id(env, "RATER_INSTANCE_ID"),
-            session_timeout_s=float(_session_timeout(env, "RATER_SESSION_TIMEOUT_S", 10)),
-            security=Security(
-                protocol=env.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper(),
-                sasl_mechanism=env.get("KAFKA_SASL_MECHANISM"),
-                sasl_username=env.get("KAFKA_SASL_USERNAME"),
-                sasl_password=env.get("KAFKA_SASL_PASSWORD"),
-                ssl_cafile=env.get("KAFKA_SSL_CAFILE"),
-                ssl_certfile=env.get("KAFKA_SSL_CERTFILE"),
-                ssl_keyfile=env.get("KAFKA_SSL_KEYFILE"),
-            ),
-        )
+        plain: dict[str, Any] = {}
+        security: dict[str, Any] = {}
+        for var in ENV:
+            group, _, name = var.field.rpartition(".")
+            (security if group == "security" else plain)[name] = var.read(env)
+        return cls(**plain, security=Security(**security))
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that gives these settings back through :meth:`from_env`.
+
+        What a parent process hands a worker it starts (the demo, tests, benchmarks).
+        """
+        # None is written as "" (read back as None), so that a value the parent's own
+        # environment happens to hold never leaks into the child's settings.
+        return {
+            var.name: "" if (value := _attribute(self, var.field)) is None else var.write(value)
+            for var in ENV
+        }
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+def _attribute(settings: Settings, path: str) -> Any:
+    value: Any = settings
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+@dataclass(frozen=True)
+class Var:
+    """One environment variable: its name, the settings field it fills, and how."""
+
+    name: str
+    field: str
+    read_raw: Callable[[Mapping[str, str], str], Any]
+    write: Callable[[Any], str] = str
+    doc: str = ""
+
+    def read(self, env: Mapping[str, str]) -> Any:
+        return self.read_raw(env, self.name)
+
+
+def _text(default: str) -> Callable[[Mapping[str, str], str], str]:
+    return lambda env, name: env.get(name, default)
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    return env.get(name) or None
+
+
+def _upper(default: str) -> Callable[[Mapping[str, str], str], str]:
+    return lambda env, name: env.get(name, default).upper()
+
+
+def _int(default: int) -> Callable[[Mapping[str, str], str], int]:
+    return lambda env, name: positive_int(env, name, default)
+
+
+def _seconds(default: int) -> Callable[[Mapping[str, str], str], float]:
+    return lambda env, name: float(positive_int(env, name, default))
+
+
+def _on_off(value: bool) -> str:
+    return "on" if value else "off"
+
+
+def _whole(value: float) -> str:
+    return str(int(value))
+
+
+def positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -147,13 +176,13 @@ def _instance_id(env: Mapping[str, str], name: str) -> str | None:
 
 def _session_timeout(env: Mapping[str, str], name: str, default: int) -> int:
     low, high = SESSION_TIMEOUT_RANGE_S
-    value = _positive_int(env, name, default)
+    value = positive_int(env, name, default)
     if not low <= value <= high:
         raise SettingsError(f"{name}={value}: expected {low} to {high} seconds")
     return value
 
 
-def _port(env: Mapping[str, str], name: str, default: int) -> int:
+def port(env: Mapping[str, str], name: str, default: int) -> int:
     """A TCP port; 0 turns the service off."""
     raw = env.get(name)
     if raw is None or raw == "":
@@ -172,3 +201,34 @@ def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in ("off", "false", "0", "no"):
         return False
     raise SettingsError(f"{name}={raw!r}: expected on or off")
+
+
+# Every variable the worker reads (README "Configuration" lists the same).
+ENV: tuple[Var, ...] = (
+    Var("KAFKA_BOOTSTRAP_SERVERS", "bootstrap_servers", _text("127.0.0.1:9092")),
+    Var("RATER_APP_ID", "app_id", _text("rater")),
+    Var("RATER_TOPIC_PREFIX", "topic_prefix", _text("")),
+    Var("RATER_PARTITIONS", "partitions", _int(8)),
+    Var("RATER_DATA_DIR", "data_dir", lambda env, name: Path(env.get(name, ".data"))),
+    Var("RATER_WEB_PORT", "web_port", lambda env, name: port(env, name, 6066)),
+    Var("RATER_WEB_HOST", "web_host", _optional),
+    Var("RATER_API_TOKEN", "api_token", _optional),
+    Var("RATER_EXPIRY_SWEEP", "expiry_sweep", lambda env, name: _switch(env, name, True), _on_off),
+    Var("RATER_SWEEP_INTERVAL_S", "sweep_interval_s", _seconds(3600), _whole),
+    Var("RATER_MAX_POLL_RECORDS", "max_poll_records", _int(5000)),
+    Var("RATER_ROCKSDB_MEMORY_MB", "rocksdb_memory_mb", _int(64)),
+    Var("RATER_INSTANCE_ID", "instance_id", _instance_id),
+    Var(
+        "RATER_SESSION_TIMEOUT_S",
+        "session_timeout_s",
+        lambda env, name: float(_session_timeout(env, name, 10)),
+        _whole,
+    ),
+    Var("KAFKA_SECURITY_PROTOCOL", "security.protocol", _upper("PLAINTEXT")),
+    Var("KAFKA_SASL_MECHANISM", "security.sasl_mechanism", _optional),
+    Var("KAFKA_SASL_USERNAME", "security.sasl_username", _optional),
+    Var("KAFKA_SASL_PASSWORD", "security.sasl_password", _optional),
+    Var("KAFKA_SSL_CAFILE", "security.ssl_cafile", _optional),
+    Var("KAFKA_SSL_CERTFILE", "security.ssl_certfile", _optional),
+    Var("KAFKA_SSL_KEYFILE", "security.ssl_keyfile", _optional),
+)

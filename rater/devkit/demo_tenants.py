@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from rater.core.clock import add_months, format_time
-from rater.ops.scenario import TARIFFS as BASE_TARIFFS
+from rater.devkit.scenario import TARIFFS as BASE_TARIFFS
 
 CURRENCY = "EUR"
 US = 1_000_000  # micro-seconds per second

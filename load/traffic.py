@@ -32,14 +32,12 @@ import orjson
 
 from rater.core.clock import DAY, HOUR, SECOND, format_time, month_of
 from rater.core.errors import INVALID_FIELD, INVALID_JSON, NO_TARIFF, UNKNOWN_ACCOUNT
+from rater.core.topics import ACCOUNT_EVENTS, TARIFFS
 
 GOOD = "good"
 DUPLICATE = "duplicate"
 BAD_KINDS = (INVALID_JSON, INVALID_FIELD, UNKNOWN_ACCOUNT, NO_TARIFF)
 
-CDRS = "cdrs"
-ACCOUNT_EVENTS = "account-events"
-TARIFFS = "tariffs"
 
 # Alpha-2 code, E.164 country code and weight as a home or destination country, by
 # the share of business calls. Country codes are prefix-free, so a country's rows

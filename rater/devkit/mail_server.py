@@ -26,7 +26,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from rater.ops.worker_process import free_port
+from rater.devkit.worker_process import free_port
 
 
 @dataclass(frozen=True)

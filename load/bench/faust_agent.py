@@ -1,6 +1,6 @@
 """The benchmark's reference: a plain Faust agent, one event in, one record out.
 
-Run as ``python -m rater.ops.bench_faust_agent BOOTSTRAP APP_ID SOURCE SINK PARTITIONS DATADIR``
+Run as ``python -m load.bench.faust_agent BOOTSTRAP APP_ID SOURCE SINK PARTITIONS DATADIR``
 by ``rater bench``, in its own process like a real worker. The agent does
 what the ceiling loop does (decode the CDR with orjson, send one small record
 keyed by tenant) with the settings ENGINEERING.md found cheapest for a plain

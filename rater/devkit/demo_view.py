@@ -18,11 +18,11 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from rater.devkit.demo_tenants import CURRENCY
 from rater.observability.tally import DLQ_MEANING, OutputTally
-from rater.ops.demo_tenants import CURRENCY
 
 if TYPE_CHECKING:
-    from rater.ops.demo import Run
+    from rater.devkit.demo import Run
 
 LOWEST = 8  # balances shown
 

@@ -8,8 +8,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from rater.localkafka.settings import BrokerSettings, pom_path
-from rater.localkafka.tools import LocalKafkaError, require_mvn
+from rater.devkit.localkafka.settings import BrokerSettings, pom_path
+from rater.devkit.localkafka.tools import LocalKafkaError, require_mvn
 
 MARKER = ".complete"
 

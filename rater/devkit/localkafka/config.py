@@ -6,7 +6,7 @@ import base64
 import uuid
 from pathlib import Path
 
-from rater.localkafka.settings import HOST, BrokerSettings
+from rater.devkit.localkafka.settings import HOST, BrokerSettings
 
 NODE_ID = 1
 

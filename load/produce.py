@@ -21,9 +21,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
+from load.traffic import Counts, Traffic, TrafficConfig
+from rater.config import Settings
 from rater.core.clock import parse_time
-from rater.ops.traffic import ACCOUNT_EVENTS, CDRS, TARIFFS, Counts, Traffic, TrafficConfig
-from rater.stream.settings import Settings
+from rater.core.topics import ACCOUNT_EVENTS, CDRS, TARIFFS
 
 TICK_S = 0.005  # pacing granularity: a paced record waits at most this long in a batch
 MAX_BATCH_BYTES = 512 * 1024

@@ -8,10 +8,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rater.localkafka import config, probe, process
-from rater.localkafka.jars import ensure_jars
-from rater.localkafka.settings import BrokerSettings
-from rater.localkafka.tools import LocalKafkaError, require_java
+from rater.devkit.localkafka import config, probe, process
+from rater.devkit.localkafka.jars import ensure_jars
+from rater.devkit.localkafka.settings import BrokerSettings
+from rater.devkit.localkafka.tools import LocalKafkaError, require_java
 
 
 @dataclass

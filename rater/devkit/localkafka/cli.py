@@ -9,9 +9,14 @@ from typing import Any
 
 import click
 
-from rater.localkafka.broker import Broker
-from rater.localkafka.settings import DEFAULT_PORT, ENV_DATA_DIR, KAFKA_VERSION, BrokerSettings
-from rater.localkafka.tools import LocalKafkaError
+from rater.devkit.localkafka.broker import Broker
+from rater.devkit.localkafka.settings import (
+    DEFAULT_PORT,
+    ENV_DATA_DIR,
+    KAFKA_VERSION,
+    BrokerSettings,
+)
+from rater.devkit.localkafka.tools import LocalKafkaError
 
 
 def _broker_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,6 +1,6 @@
 """Audit a ``load/txn_trace.py`` worker log: what each transaction wrote, added and ended.
 
-Usage: ``python load/txn_audit.py WORKER_LOG [TRANSACTIONAL_ID]``. Replays the
+Usage: ``python -m load.research.txn_audit WORKER_LOG [TRANSACTIONAL_ID]``. Replays the
 ``TXN`` lines per transactional id and reports, for every transaction that
 ended (EndTxn answered, or completed locally by the empty-transaction
 shortcut), the partitions the coordinator was told about (AddPartitionsToTxn

@@ -2,7 +2,7 @@
 
 Usage (from the project root, a broker of its own on a free port)::
 
-    .venv/bin/python load/broker_restart_repro.py --port 29792 \\
+    .venv/bin/python -m load.research.broker_restart_repro --port 29792 \\
         --data-dir .repro/kafka --run-dir .repro/run1 --restarts 3
 
 It starts the broker if needed, creates a fresh topic prefix, produces paced
@@ -30,7 +30,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RATER = [str(ROOT / ".venv" / "bin" / "rater")]
 
 
@@ -150,7 +150,7 @@ async def main() -> int:
         log("preloaded", args.cdrs, "CDRs")
     worker_log = (run / "worker.log").open("ab")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "load.txn_trace", "worker", "--loglevel", "info"],
+        [sys.executable, "-m", "load.research.txn_trace", "worker", "--loglevel", "info"],
         env=env,
         cwd=ROOT,
         stdout=worker_log,

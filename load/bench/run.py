@@ -18,9 +18,9 @@ Every run (``--runs``, default 3) uses fresh topics (8 partitions) and:
    timestamp to the moment a ``read_committed`` consumer receives its
    ``rated-cdrs`` record (wall clock of this machine, so both ends use one
    clock). The consumer runs in a process of its own
-   (:mod:`rater.ops.latency_reader`), so reading never holds up the pacing.
+   (:mod:`load.bench.latency_reader`), so reading never holds up the pacing.
    With ``--isolate-worker`` the worker runs alone on one core meanwhile
-   (:mod:`rater.ops.cpu_placement`);
+   (:mod:`load.bench.cpu_placement`);
 7. **state**: the last ``<app_id>-tenants-changelog`` record of every tenant,
    after the set-up (idle tenants) and after the run.
 
@@ -64,14 +64,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from rater.core.messages import decode_cdr
-from rater.core.processor import Processor
-from rater.core.tariffs import TariffIndex
-from rater.localkafka.broker import Broker
-from rater.localkafka.settings import KAFKA_VERSION, BrokerSettings
-from rater.ops import latency_reader
-from rater.ops.cpu_placement import Placement
-from rater.ops.load import (
+from load import module_env
+from load.bench import latency_reader
+from load.bench.cpu_placement import Placement
+from load.produce import (
     BatchSender,
     new_producer,
     partitions_of,
@@ -79,10 +75,16 @@ from rater.ops.load import (
     produce_setup,
     wait_until_served,
 )
-from rater.ops.traffic import ACCOUNT_EVENTS, CDRS, TARIFFS, Counts, Traffic, TrafficConfig
-from rater.ops.worker_process import WorkerProcess
+from load.traffic import Counts, Traffic, TrafficConfig
+from rater.config import Settings
+from rater.core.messages import decode_cdr
+from rater.core.processor import Processor
+from rater.core.tariffs import TariffIndex
+from rater.core.topics import ACCOUNT_EVENTS, CDRS, TARIFFS
+from rater.devkit.localkafka.broker import Broker
+from rater.devkit.localkafka.settings import KAFKA_VERSION, BrokerSettings
+from rater.devkit.worker_process import WorkerProcess
 from rater.stream.committed import SEEN_IDS, tenant_of_seen_key
-from rater.stream.settings import Settings
 from rater.stream.topics import TABLE_CHANGELOG, ensure_topics, topic_specs
 
 PARTITIONS = 8
@@ -586,7 +588,7 @@ async def plain_faust(ctx: RunContext, total: int) -> Rate:
     cmd = [
         sys.executable,
         "-m",
-        "rater.ops.bench_faust_agent",
+        "load.bench.faust_agent",
         ctx.bootstrap,
         ctx.settings.topic_prefix + "faust-ref",
         ctx.topic(CDRS),
@@ -596,7 +598,9 @@ async def plain_faust(ctx: RunContext, total: int) -> Rate:
     ]
     started = time.monotonic()
     with log_path.open("ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=module_env()
+        )
     try:
         await wait_for_records(ctx, sink, total, lambda: proc.poll() is None, log_path)
     finally:
@@ -665,7 +669,7 @@ async def latency(
     """Offer CDRs at ``offered``/s to the running worker; time each to its rated record.
 
     With a ``placement``, the worker has a core of its own while the CDRs are
-    offered (:mod:`rater.ops.cpu_placement`).
+    offered (:mod:`load.bench.cpu_placement`).
     """
     seconds = ctx.options.latency_s
     count = max(int(offered * seconds), 1)
@@ -967,7 +971,7 @@ def report(
         "# Stream benchmark: the rater against its ceiling and plain Faust",
         "",
         "One command, one machine, one broker; every run on fresh topics with",
-        f"{PARTITIONS} partitions. Produced by `rater bench` (`rater/ops/bench.py`, whose",
+        f"{PARTITIONS} partitions. Produced by `rater bench` (`load/bench/run.py`, whose",
         "docstring gives the method). Throughput: output records over the span of their",
         "record timestamps (the middle 90 % of them). Latency: from a CDR's produce",
         "timestamp to the moment a `read_committed` consumer receives its `rated-cdrs`",

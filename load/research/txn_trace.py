@@ -1,6 +1,6 @@
 """A rater worker whose aiokafka producers print every transactional step (issue 16).
 
-Run as ``python -m load.txn_trace worker --loglevel info`` (same arguments as
+Run as ``python -m load.research.txn_trace worker --loglevel info`` (same arguments as
 ``rater worker``). It wraps aiokafka 0.14's sender handlers and transaction
 manager so the worker's log shows, per transactional id, the exact sequence of
 InitProducerId, AddPartitionsToTxn, Produce (with producer id, epoch and base

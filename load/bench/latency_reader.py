@@ -25,8 +25,9 @@ import click
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from rater.ops.load import partitions_of
-from rater.stream.settings import Settings
+from load import module_env
+from load.produce import partitions_of
+from rater.config import Settings
 
 READY = b"ready\n"
 CDR_ID = b'"cdr_id":"'
@@ -103,12 +104,13 @@ async def start(
     reader = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "rater.ops.latency_reader",
+        "load.bench.latency_reader",
         bootstrap,
         topic,
         prefix,
         str(expected),
         stdout=asyncio.subprocess.PIPE,
+        env=module_env(),
     )
     assert reader.stdout is not None
     line = await asyncio.wait_for(reader.stdout.readline(), 60.0)

@@ -2,10 +2,10 @@
 
 Starts the project's own Kafka unless KAFKA_BOOTSTRAP_SERVERS is set, creates
 the topics under a fresh prefix (and waits until every partition answers),
-opens a realistic mix of tenants (:mod:`rater.ops.demo_tenants`), starts a real
-worker process, a simulated payment side (:mod:`rater.ops.payment_side`) and
+opens a realistic mix of tenants (:mod:`rater.devkit.demo_tenants`), starts a real
+worker process, a simulated payment side (:mod:`rater.devkit.payment_side`) and
 the e-mail notifier (`rater notify`) with a real SMTP server on loopback
-(:mod:`rater.ops.mail_server`) that receives its mails, sends calls at a
+(:mod:`rater.devkit.mail_server`) that receives its mails, sends calls at a
 steady rate while a live view shows what the output topics hold and how many
 mails went out, then waits for the worker and the notifier to catch up and
 prints a summary that says what the figures mean and where to look next.
@@ -34,16 +34,16 @@ from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.live import Live
 
-from rater.core.outputs import OUTPUT_TOPICS
-from rater.localkafka.broker import Broker
-from rater.localkafka.tools import LocalKafkaError
+from rater.config import Settings
+from rater.core.topics import OUTPUT_TOPICS
+from rater.devkit.demo_tenants import TARIFFS, Calls, Tenant, setup_events, tenants
+from rater.devkit.demo_view import live_view, progress_line, summary, summary_figures
+from rater.devkit.localkafka.broker import Broker
+from rater.devkit.localkafka.tools import LocalKafkaError
+from rater.devkit.mail_server import MailServer
+from rater.devkit.payment_side import PaymentSide
+from rater.devkit.worker_process import WorkerProcess, free_port
 from rater.observability.tail import TopicTail
-from rater.ops.demo_tenants import TARIFFS, Calls, Tenant, setup_events, tenants
-from rater.ops.demo_view import live_view, progress_line, summary, summary_figures
-from rater.ops.mail_server import MailServer
-from rater.ops.payment_side import PaymentSide
-from rater.ops.worker_process import WorkerProcess, free_port
-from rater.stream.settings import Settings
 from rater.stream.topics import ensure_topics
 
 TICK_S = 0.1  # calls are sent in small groups ten times a second

@@ -5,24 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
+from rater.stream.topics import TopicSpec
+
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class TopicSpec:
-    """One topic to create; config values are Kafka topic configs (e.g. cleanup.policy)."""
-
-    name: str
-    partitions: int = 1
-    replication: int = 1
-    config: Mapping[str, str] = field(default_factory=dict)
 
 
 async def create_topics(

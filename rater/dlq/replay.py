@@ -38,6 +38,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from rater.config import Settings
 from rater.core.clock import parse_time
 from rater.core.errors import (
     CODES,
@@ -46,13 +47,10 @@ from rater.core.errors import (
     NO_TARIFF,
     UNKNOWN_ACCOUNT,
 )
-from rater.core.outputs import RATER_DLQ
-from rater.core.processor import ACCOUNT_EVENTS, CDRS, TARIFFS
+from rater.core.topics import INPUT_TOPICS, RATER_DLQ, TARIFFS, TENANT_INPUTS
 from rater.stream.cli import load_settings
-from rater.stream.settings import Settings
 
-REPLAYABLE_TOPICS = (CDRS, ACCOUNT_EVENTS)
-INPUT_TOPICS = (*REPLAYABLE_TOPICS, TARIFFS)
+REPLAYABLE_TOPICS = TENANT_INPUTS
 
 # Codes a later retry can clear without the message changing: a tariff or an
 # account that arrives later, a wall clock that catches up, a rater bug fixed.

@@ -11,7 +11,7 @@ last offset each producer believes committed. Run with the tracing of
 ``load/txn_trace.py`` installed (it is imported), so the exact requests around
 each restart are in the output.
 
-    .venv/bin/python load/txn_restart_minimal.py --port 29792 --data-dir .repro/kafka
+    .venv/bin/python -m load.research.txn_restart_minimal --port 29792 --data-dir .repro/kafka
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import txn_trace  # noqa: F401  (installs the tracing)
+from load.research import txn_trace  # noqa: F401  (installs the tracing)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOPICS = ("changelog", "rated", "dlq")
 
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rater.stream.settings import Settings
+from rater.config import Settings
 
 
 def free_port() -> int:
@@ -21,27 +21,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-        "RATER_APP_ID": settings.app_id,
-        "RATER_TOPIC_PREFIX": settings.topic_prefix,
-        "RATER_PARTITIONS": str(settings.partitions),
-        "RATER_DATA_DIR": str(settings.data_dir),
-        "RATER_EXPIRY_SWEEP": "on" if settings.expiry_sweep else "off",
-        "RATER_SWEEP_INTERVAL_S": str(int(settings.sweep_interval_s)),
-        "RATER_MAX_POLL_RECORDS": str(settings.max_poll_records),
-        "RATER_ROCKSDB_MEMORY_MB": str(settings.rocksdb_memory_mb),
-        "RATER_WEB_PORT": str(settings.web_port),
-        "RATER_WEB_HOST": settings.web_host or "",
-        "RATER_API_TOKEN": settings.api_token or "",
-        "RATER_SESSION_TIMEOUT_S": str(int(settings.session_timeout_s)),
-    }
-    if settings.instance_id is not None:
-        env["RATER_INSTANCE_ID"] = settings.instance_id
-    return env
 
 
 class WorkerProcess:
@@ -67,7 +46,7 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = os.environ | settings_env(self.settings) | self.env
+        env = os.environ | self.settings.to_env() | self.env
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         loglevel = env.get("RATER_WORKER_LOGLEVEL", "warning")  # "info" to debug a test

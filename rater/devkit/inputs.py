@@ -7,8 +7,8 @@ import time
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from rater.ops.partitioners import Partitioner
-from rater.stream.settings import Settings
+from rater.config import Settings
+from rater.devkit.partitioners import Partitioner
 
 
 async def produce_inputs(
@@ -22,7 +22,7 @@ async def produce_inputs(
     The worker merges its two input topics by record timestamp, so strictly
     increasing timestamps make the order it applies them the order given here.
     ``place`` writes each message to the partition another client's
-    partitioner would choose (rater/ops/partitioners.py); by default the
+    partitioner would choose (rater/devkit/partitioners.py); by default the
     producer's own (the Java client's murmur2).
     """
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")

@@ -12,7 +12,7 @@ a marker before the next transaction's records on that partition (TV1: the
 next AddPartitionsToTxn waits for the markers). A transaction without one was
 left open, and only a later commit hid it.
 
-    python load/marker_audit.py TRACE_LOG KAFKA_LOG_DIR TOPIC_PREFIX
+    python -m load.research.marker_audit TRACE_LOG KAFKA_LOG_DIR TOPIC_PREFIX
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOOLS_JAR = Path.home() / ".m2/repository/org/apache/kafka/kafka-tools/4.4.0/kafka-tools-4.4.0.jar"
 LINE = re.compile(r"TXN (\S+) (\S+) (.*)$")
 TID = re.compile(r"^(\S+?)\[(-?\d+)/(-?\d+)\]")

@@ -1,0 +1,7 @@
+"""``rater dlq replay``: the operator's tool for the ``rater-dlq`` topic (SPEC 9).
+
+Reads rejected records, lets the operator choose some by code, tenant or
+time, and sends them back to the topic they came from after a fix.
+Imports ``rater.core`` and ``rater.stream`` (settings, topics); never
+``rater.devkit`` or ``load``.
+"""
