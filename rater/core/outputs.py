@@ -7,7 +7,6 @@ value carries a deterministic id, so a consumer can drop duplicates.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from rater.core.clock import format_time
@@ -17,7 +16,6 @@ from rater.core.topics import (
     LEDGER,
     NOTIFICATIONS,
     OVERAGE,
-    RATER_DLQ,
     SERVICE_STATE,
     TOPUP_REQUESTS,
 )
@@ -110,53 +108,5 @@ def service_state(state: TenantState) -> Output:
             "services": list(BLOCKED_SERVICES),
             "balance": format_money(state.balance()),
             "at": format_time(state.clock),
-        },
-    )
-
-
-def text_and_encoding(raw: bytes) -> tuple[str, str]:
-    """The raw bytes as a DLQ record writes them, and the encoding it names (SPEC 8).
-
-    Valid UTF-8 is kept as text (``utf-8``); anything else is base64
-    (``base64``), so the bytes can always be recovered without guessing.
-    """
-    try:
-        return raw.decode(), "utf-8"
-    except UnicodeDecodeError:
-        return base64.b64encode(raw).decode(), "base64"
-
-
-def dlq(
-    source_topic: str,
-    partition: int,
-    offset: int,
-    key: bytes | None,
-    value: bytes | None,
-    code: str,
-    message: str,
-    tenant_id: str | None,
-) -> Output:
-    """A ``rater-dlq`` record; it keeps the key of the message it rejects.
-
-    ``value_encoding`` and ``key_encoding`` say how ``value`` and ``key`` hold
-    the raw bytes (SPEC 8: the key follows the value's rule); null when the
-    record had no value or key (decisions: "DLQ record encodings").
-    """
-    key_text, key_encoding = (None, None) if key is None else text_and_encoding(key)
-    value_text, value_encoding = (None, None) if value is None else text_and_encoding(value)
-    return (
-        RATER_DLQ,
-        key,
-        {
-            "dlq_id": f"{source_topic}:{partition}:{offset}",
-            "tenant_id": tenant_id,
-            "source_topic": source_topic,
-            "partition": partition,
-            "offset": offset,
-            "key": key_text,
-            "key_encoding": key_encoding,
-            "value": value_text,
-            "value_encoding": value_encoding,
-            "error": {"code": code, "message": message},
         },
     )

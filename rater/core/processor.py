@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping
 
-from rater.core import outputs as out
+from rater.core import dlq_record
 from rater.core.engine import apply_cdr, apply_event, sweep
 from rater.core.errors import Rejected
 from rater.core.messages import decode_account_event, decode_cdr, decode_tariff, tombstone_id
@@ -112,6 +112,6 @@ def _dlq(
     key: bytes | None,
     value: bytes | None,
 ) -> Output:
-    return out.dlq(
+    return dlq_record.record(
         topic, partition, offset, key, value, rejected.code, rejected.message, rejected.tenant_id
     )

@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import InvalidProducerEpoch, ProducerFenced
 
 from rater.config import Settings
-from rater.core import outputs as out
+from rater.core import dlq_record
 from rater.core.codec import decode_state, encode_state
 from rater.core.errors import INTERNAL_ERROR, NO_TARIFF
 from rater.core.outputs import Output
@@ -549,7 +549,7 @@ class PartitionRater:
             where = (tp.topic, record.offset)
             if where in poisoned:
                 emitted.append(
-                    out.dlq(
+                    dlq_record.record(
                         tp.topic,
                         tp.partition,
                         record.offset,

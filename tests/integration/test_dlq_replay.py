@@ -15,11 +15,12 @@ from click.testing import CliRunner, Result
 
 from rater.config import Settings
 from rater.core.clock import SECOND, format_time
-from rater.core.outputs import dlq as dlq_output
+from rater.core.dlq_record import record as dlq_output
 from rater.devkit.inputs import produce_inputs
 from rater.devkit.localkafka.readback import read_all
 from rater.devkit.worker_process import WorkerProcess
-from rater.dlq.replay import TARIFF_ROW, Selection, dlq, replay
+from rater.dlq.plan import TARIFF_ROW, Selection
+from rater.dlq.replay import dlq, replay
 
 TENANT = "acme"
 TARIFF_FR = {

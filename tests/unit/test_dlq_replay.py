@@ -12,11 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rater.config import Settings
-from rater.core.outputs import dlq as dlq_output
-from rater.core.outputs import text_and_encoding
+from rater.core.dlq_record import parse_entry, raw_bytes, text_and_encoding
+from rater.core.dlq_record import record as dlq_output
 from rater.core.processor import Processor
 from rater.core.tariffs import TariffIndex
-from rater.dlq.replay import (
+from rater.dlq.plan import (
     BEFORE_SINCE,
     REPEATED,
     RETRYABLE_CODES,
@@ -27,12 +27,10 @@ from rater.dlq.replay import (
     Selection,
     Summary,
     choose,
-    dlq,
     input_name,
-    parse_entry,
-    raw_bytes,
     since_ms,
 )
+from rater.dlq.replay import dlq
 from tests.unit.harness import t
 
 PREFIX = "p-"

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rater.core.dlq_record import parse_entry
 from rater.core.errors import CODES, INTERNAL_ERROR, Rejected
 from rater.core.messages import decode_cdr, decode_cdr_strictly
-from rater.dlq.replay import parse_entry
 from tests.unit.harness import Harness, on
 
 CDR = {
