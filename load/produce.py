@@ -18,13 +18,13 @@ from dataclasses import dataclass
 
 import click
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.partitioner import murmur2
-from aiokafka.producer.message_accumulator import BatchBuilder
 
 from load.traffic import Counts, Traffic, TrafficConfig
 from rater.config import Settings
 from rater.core.clock import parse_time
 from rater.core.topics import ACCOUNT_EVENTS, CDRS, TARIFFS
+from rater.stream.batches import RecordBatches
+from rater.stream.placement import partition_of
 
 TICK_S = 0.005  # pacing granularity: a paced record waits at most this long in a batch
 MAX_BATCH_BYTES = 512 * 1024
@@ -45,13 +45,13 @@ def new_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
 
 
 class BatchSender:
-    """Keeps one open batch per (topic, partition) and ships it with ``send_batch``."""
+    """Generated records in one open batch per (topic, partition): the worker's
+    :class:`RecordBatches`, placed by the worker's own key hash."""
 
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self.producer = producer
         self._partitions: dict[str, int] = {}
-        self._hash: dict[bytes, int] = {}
-        self._open: dict[tuple[str, int], BatchBuilder] = {}
+        self._batches = RecordBatches(producer)
         self._pending: list[asyncio.Future[object]] = []
         self.sent = 0
 
@@ -65,39 +65,27 @@ class BatchSender:
 
     def partition(self, topic: str, key: bytes) -> int:
         """Kafka's default partition for ``key`` (murmur2, as the Java client computes it)."""
-        h = self._hash.get(key)
-        if h is None:
-            h = self._hash[key] = murmur2(key) & 0x7FFFFFFF
-        return h % self._partitions[topic]
+        return partition_of(key, self._partitions[topic])
 
     async def add(
         self, topic: str, key: bytes | None, value: bytes | None, timestamp_ms: int | None = None
     ) -> None:
         if key is None:
             raise ValueError("every generated record has a key")
-        where = (topic, self.partition(topic, key))
-        batch = self._open.get(where)
-        if batch is None:
-            batch = self._open[where] = self.producer.create_batch()
-        if batch.append(key=key, value=value, timestamp=timestamp_ms) is None:  # full
-            await self._ship(where)
-            batch = self._open[where] = self.producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=timestamp_ms) is None:
-                raise ValueError(f"a record of {len(value or b'')} bytes does not fit a batch")
+        self._batches.add_record(topic, self.partition(topic, key), key, value, timestamp_ms, [])
         self.sent += 1
+        if self._batches.has_full:
+            await self._ship(full_only=True)
 
-    async def _ship(self, where: tuple[str, int]) -> None:
-        batch = self._open.pop(where)
-        batch.close()
-        future = await self.producer.send_batch(batch, where[0], partition=where[1])
-        self._pending.append(future)
+    async def _ship(self, full_only: bool) -> None:
+        for _, _, future in await self._batches.hand_over(full_only):
+            self._pending.append(future)
         if len(self._pending) > 256:
             self._pending = [f for f in self._pending if not _settled(f)]
 
     async def ship_all(self) -> None:
         """Send every open batch now (a pacing tick, or the end)."""
-        for where in list(self._open):
-            await self._ship(where)
+        await self._ship(full_only=False)
 
     async def flush(self) -> None:
         """Send everything and wait until the broker has acknowledged it."""

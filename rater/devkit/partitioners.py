@@ -11,14 +11,13 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 
-from aiokafka.partitioner import murmur2
+from rater.stream.placement import partition_of
 
 Partitioner = Callable[[bytes, int], int]  # (key, partition count) -> partition
 
 
-def java_murmur2(key: bytes, partitions: int) -> int:
-    """The Java client's default for a keyed record (and the rater's tenant placement)."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+# The Java client's default for a keyed record, and the rater's tenant placement.
+java_murmur2: Partitioner = partition_of
 
 
 def librdkafka_crc32(key: bytes, partitions: int) -> int:

@@ -48,10 +48,10 @@ class RecordBatches:
         partition: int,
         key: bytes | None,
         value: bytes | None,
-        timestamp_ms: int,
+        timestamp_ms: int | None,
         headers: list[tuple[str, bytes]],
     ) -> None:
-        """Add a copy of a record: its own timestamp (ms) and headers are kept.
+        """Add a copy of a record: its own timestamp (ms; None: now) and headers are kept.
 
         Apart from :meth:`add`, whose records are stamped when written, so
         that the rater's outputs keep their one-call path.
@@ -70,10 +70,21 @@ class RecordBatches:
             size = len(key or b"") + len(value or b"")
             raise MessageSizeTooLargeError(f"a {size}-byte record for {topic} fits no batch")
 
-    async def hand_over(self) -> list[Pending]:
-        """Give what was added to the producer, without waiting for the broker."""
-        batches = self._full + list(self._open.items())
-        self._full, self._open = [], {}
+    @property
+    def has_full(self) -> bool:
+        """True once some batch is full and waits to be handed over."""
+        return bool(self._full)
+
+    async def hand_over(self, full_only: bool = False) -> list[Pending]:
+        """Give what was added to the producer, without waiting for the broker.
+
+        ``full_only`` hands over only batches that are full: a producer of a long
+        stream (``python -m load produce``) keeps memory flat that way.
+        """
+        batches = self._full if full_only else self._full + list(self._open.items())
+        self._full = []
+        if not full_only:
+            self._open = {}
         pending = []
         for (topic, partition), builder in batches:
             builder.close()  # nothing else may append to it once it is the producer's
