@@ -29,7 +29,7 @@ test: $(STAMP)
 
 test-deep: $(STAMP)
 	RATER_REFERENCE_EXAMPLES=$(DEEP_EXAMPLES) RATER_REFERENCE_PROGRESS=.hypothesis/deep-progress nice -n 10 $(BIN)/pytest \
-		tests/unit/test_core_reference_model.py -q --hypothesis-show-statistics
+		tests/unit/core/test_reference_model.py -q --hypothesis-show-statistics
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

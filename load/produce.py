@@ -20,6 +20,7 @@ import click
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from load.traffic import Counts, Traffic, TrafficConfig
+from rater.compat.aiokafka import refresh_metadata
 from rater.config import Settings
 from rater.core.clock import parse_time
 from rater.core.topics import ACCOUNT_EVENTS, CDRS, TARIFFS
@@ -109,7 +110,7 @@ async def partitions_of(
     deadline = time.monotonic() + timeout
     while True:
         # A consumer without subscriptions keeps no metadata: ask for it (as TariffFeed does).
-        cluster = await consumer._client.fetch_all_metadata()
+        cluster = await refresh_metadata(consumer)
         parts = cluster.partitions_for_topic(topic)
         if parts:
             return [TopicPartition(topic, p) for p in sorted(parts)]

@@ -3,7 +3,7 @@
 Both halves live here so the format has one definition: :func:`record`
 builds the value a rejected message becomes, :func:`parse_entry` reads back
 what replay needs, and :func:`text_and_encoding` / :func:`raw_bytes` are
-exact inverses for any bytes (tests/unit/test_dlq_replay.py).
+exact inverses for any bytes (tests/unit/dlq/test_plan.py).
 """
 
 from __future__ import annotations

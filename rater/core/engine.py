@@ -9,14 +9,13 @@ expiry, the event itself, zero balance and blocking, then auto-recharge.
 from __future__ import annotations
 
 from rater.core import outputs as out
-from rater.core.clock import DAY, HOUR, MINUTE, add_months, format_time, month_of
+from rater.core.checks import FUTURE_TOLERANCE, check_currency, check_times
+from rater.core.clock import DAY, HOUR, add_months, format_time, month_of
 from rater.core.errors import (
     AUTO_RECHARGE_NOT_ALLOWED_FOR_NCE,
-    CURRENCY_MISMATCH,
     FUTURE_TIME,
     NO_TARIFF,
     PURCHASE_NOT_ALLOWED_FOR_NCE,
-    TOO_LATE,
     UNKNOWN_ACCOUNT,
     UNKNOWN_TOPUP_REQUEST,
     Rejected,
@@ -28,33 +27,9 @@ from rater.core.state import ID_WINDOW, Lot, TenantState
 from rater.core.tariffs import TariffIndex
 from rater.core.topics import LEDGER, RATED_CDRS
 
-FUTURE_TOLERANCE = 5 * MINUTE
 EXPIRING_NOTICE = 30 * DAY
 BACKOFF = 24 * HOUR
 LOT_LIFETIME_MONTHS = 12
-
-
-# --- checks (SPEC 9, after decoding) -------------------------------------------------
-
-
-def _check_times(state: TenantState, at: int, now: int, late_allowed: bool = False) -> None:
-    if at > now + FUTURE_TOLERANCE:
-        raise Rejected(
-            FUTURE_TIME, "time is more than 5 minutes ahead of the wall clock", state.tenant_id
-        )
-    if not late_allowed and at < state.clock - ID_WINDOW:
-        raise Rejected(
-            TOO_LATE, "time is more than 35 days before the tenant clock", state.tenant_id
-        )
-
-
-def _check_currency(state: TenantState, currency: str | None) -> None:
-    if currency is not None and currency != state.currency:
-        raise Rejected(
-            CURRENCY_MISMATCH,
-            f"currency {currency} differs from the account's {state.currency}",
-            state.tenant_id,
-        )
 
 
 # --- step 2: tenant clock, expiry, expiring notices -----------------------------------
@@ -191,7 +166,7 @@ def apply_cdr(state: TenantState | None, cdr: Cdr, tariffs: TariffIndex, now: in
     if (started_at > now and started_at > now + FUTURE_TOLERANCE) or (
         started_at < clock and started_at < clock - ID_WINDOW
     ):
-        _check_times(state, started_at, now)  # raises the right rejection
+        check_times(state, started_at, now)  # raises the right rejection
     seen_key = "c:" + cdr.cdr_id
     seen = state.seen
     if seen_key in seen:
@@ -350,8 +325,8 @@ def _open(event: AccountEvent, state: TenantState | None, now: int) -> TenantSta
     """Handle ``account_opened``; returns the new state, or None when nothing changes."""
     fields = event.fields
     if state is not None:
-        _check_times(state, event.at, now, late_allowed=True)
-        _check_currency(state, fields["currency"])
+        check_times(state, event.at, now, late_allowed=True)
+        check_currency(state, fields["currency"])
         return None  # opening again with the same currency changes nothing (SPEC 7)
     if event.at > now + FUTURE_TOLERANCE:
         raise Rejected(
@@ -402,8 +377,8 @@ def apply_event(
     if state is None:
         raise Rejected(UNKNOWN_ACCOUNT, "no account_opened for this tenant", event.tenant_id)
     fields = event.fields
-    _check_times(state, event.at, now)
-    _check_currency(state, fields.get("currency"))
+    check_times(state, event.at, now)
+    check_currency(state, fields.get("currency"))
     seen_key = "e:" + event.event_id
     if seen_key in state.seen:
         return state, []

@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
+from rater.compat.aiokafka import update_metadata
 from rater.config import Settings
 from rater.core.clock import format_time
 from rater.notifier.notice import Notice
@@ -68,7 +69,7 @@ class SentLog:
         while not (partitions := self._consumer.partitions_for_topic(self.topic)):
             if time.monotonic() >= deadline:
                 raise RuntimeError(f"topic {self.topic} has no partitions")
-            await self._consumer._client.force_metadata_update()  # no public refresh
+            await update_metadata(self._consumer)  # no public refresh
         self._partitions = [TopicPartition(self.topic, p) for p in sorted(partitions)]
         self._consumer.assign(self._partitions)
         await self._consumer.seek_to_beginning(*self._partitions)

@@ -21,7 +21,7 @@ from rater.stream.committed import RocksStates
 from rater.stream.consumer import BatchConsumer, RaterTransport
 from rater.stream.heap_trim import TRIM_INTERVAL_S, heap_trimmer
 from rater.stream.membership import watch_static_membership
-from rater.stream.partition import PartitionRater
+from rater.stream.partition import PartitionRater, StepHook
 from rater.stream.rebalance_seek import RevokedSeekGuard
 from rater.stream.recovery_ends import PromptTableManager
 from rater.stream.rocks_memory import share_one_budget
@@ -47,7 +47,9 @@ class RaterApp(faust.App):
         return self.transport_class(self.conf.broker_consumer, self)
 
 
-def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
+def build_app(
+    settings: Settings, on_step: StepHook | None = None
+) -> tuple[RaterApp, PartitionRater]:
     hot = frozenset({settings.topic("cdrs"), settings.topic("account-events")})
     client_kwargs = settings.security.client_kwargs()
 
@@ -136,6 +138,7 @@ def build_app(settings: Settings) -> tuple[RaterApp, PartitionRater]:
         store,
         changelog,
         _LateTransactions(app),
+        on_step=on_step,
     )
     ready = _start_once(feed)
 

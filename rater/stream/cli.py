@@ -6,11 +6,15 @@ import asyncio
 import gc
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import click
 
 from rater.config import Settings, SettingsError
 from rater.stream.topics import TopicLayoutError, ensure_topics
+
+if TYPE_CHECKING:  # the worker's modules load only when it runs
+    from rater.stream.partition import StepHook
 
 
 def load_settings() -> Settings:
@@ -90,6 +94,11 @@ def tune_garbage_collector() -> None:
 @click.option("--loglevel", default="info", show_default=True, help="Worker log level.")
 def worker(loglevel: str) -> None:
     """Run a rating worker (configured from the environment; see README)."""
+    run_worker(loglevel)
+
+
+def run_worker(loglevel: str, on_step: StepHook | None = None) -> None:
+    """The worker process; ``on_step`` is the fault tests' hook (PartitionRater.checkpoint)."""
     from faust import Worker
 
     from rater.stream.app import build_app
@@ -98,7 +107,7 @@ def worker(loglevel: str) -> None:
     create_topics_or_fail(settings)
     logging.basicConfig(level=loglevel.upper())
     tune_garbage_collector()
-    app, _ = build_app(settings)
+    app, _ = build_app(settings, on_step=on_step)
     faust_worker = Worker(app, loglevel=loglevel)
     # Faust's terminal spinner sets the root logger to DEBUG whatever --loglevel
     # says, and aiokafka then builds a debug record per send: 14 s of a 54 s drain.

@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 from rocksdict import WriteBatch
 
+from rater.compat.faust import partition_db
+
 SEEN_IDS = b"\xff"  # first byte of seen-id keys: never in UTF-8, so after every tenant key
 
 
@@ -55,7 +57,7 @@ class RocksStates:
         self.store = store
 
     def get(self, partition: int, key: bytes) -> bytes | None:
-        return self.store._db_for_partition(partition).get(key)
+        return partition_db(self.store, partition).get(key)
 
     def write(
         self, partition: int, values: dict[bytes, bytes | None], changelog_offset: int
@@ -68,12 +70,12 @@ class RocksStates:
             else:
                 batch.put(key, value)
         batch.put(self.store.offset_key, str(changelog_offset).encode())
-        self.store._db_for_partition(partition).write(batch)
+        partition_db(self.store, partition).write(batch)
 
     def tenant_keys(self, partition: int) -> Iterator[bytes]:
         """Tenant ids with a state: not the rater's reserved keys, not seen ids."""
         offset_key = self.store.offset_key
-        for key in self.store._db_for_partition(partition).keys():  # noqa: SIM118 - an Rdict
+        for key in partition_db(self.store, partition).keys():  # noqa: SIM118 - an Rdict
             if key.startswith(SEEN_IDS):
                 return  # keys are sorted: only seen ids from here on
             if key != offset_key and not key.startswith(b"\x00"):
@@ -81,7 +83,7 @@ class RocksStates:
 
     def scan(self, partition: int, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Every stored key beginning with ``prefix``, in key order, with its value."""
-        db = self.store._db_for_partition(partition)
+        db = partition_db(self.store, partition)
         for key, value in db.items(from_key=prefix):
             if not key.startswith(prefix):
                 return

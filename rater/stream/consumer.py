@@ -24,6 +24,16 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from rocksdict import WriteBatch
 
+from rater.compat.aiokafka import fetch_state, set_fetch_max_wait
+from rater.compat.faust import (
+    active_partitions,
+    aiokafka_consumer,
+    changelog_table,
+    getmany,
+    is_stopped,
+    partition_db,
+    to_message,
+)
 from rater.stream.aligner import Aligner
 
 log = logging.getLogger(__name__)
@@ -111,8 +121,8 @@ class StableOffsetsConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
     def _rebuild(self, tp: TP, end: int, persisted: int) -> None:
         """Empty a partition's local table so recovery reads its whole changelog."""
-        table = self.app.tables._changelogs.get(tp.topic)  # faust 0.15.3 (pinned)
-        db = table.data._db_for_partition(tp.partition)
+        table = changelog_table(self.app, tp.topic)
+        db = partition_db(table.data, tp.partition)
         batch = WriteBatch(raw_mode=True)
         for key in db.keys():  # noqa: SIM118 - an Rdict
             batch.delete(key)
@@ -132,7 +142,7 @@ class StableOffsetsConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
     def _persisted(self, tp: TP) -> int:
         """The last changelog offset in the local table (-1 if none or not a changelog)."""
-        table = self.app.tables._changelogs.get(tp.topic)
+        table = changelog_table(self.app, tp.topic)
         offset = table.persisted_offset(tp) if table is not None else None
         return -1 if offset is None else offset
 
@@ -145,7 +155,7 @@ class StableOffsetsConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         was the 1.5 s median latency the benchmark measured at half load.
         """
         consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by start(), which builds the fetcher
+        set_fetch_max_wait(consumer, FETCH_MAX_WAIT_MS)
         return consumer
 
 
@@ -179,7 +189,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         holding: set[int] = set()
         warned_at = 0.0
         polls = 0  # since the last apply
-        while not (self._stopped.is_set() or fetcher._stopped.is_set()):
+        while not (is_stopped(self) or is_stopped(fetcher)):
             records, active = await self._next_records(HOLD_POLL_S if holding else 1.0)
             if self.should_stop:
                 continue
@@ -225,7 +235,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         for tp, tp_records in records.items():
             if tp.topic not in self.hot_topics:
                 for record in tp_records:
-                    await self.callback(self._to_message(tp, record))
+                    await self.callback(to_message(self, tp, record))
             elif active is None or tp in active:
                 aligner.add(tp, tp_records, now, self._arrival_stamp(tp))
                 fresh.append(tp)
@@ -255,7 +265,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
             aligner.clear()
         if not first:
             return
-        consumer = self._thread._ensure_consumer()
+        consumer = aiokafka_consumer(self)
         for tp, offset in first.items():
             try:
                 consumer.seek(TopicPartition(tp.topic, tp.partition), offset)
@@ -275,13 +285,13 @@ class BatchConsumer(faust_aiokafka.Consumer):
         """
         if not self.flow_active:
             await self.wait(self.can_resume_flow)
-        active = self._get_active_partitions()
+        active = active_partitions(self)
         if not active:
             await self.sleep(1)
             return {}, active
         aligner = self.aligner()
         wanted = {tp for tp in active if aligner.held(tp) < DRAIN_HELD_BELOW} or active
-        return await self._getmany(active_partitions=wanted, timeout=timeout), active
+        return await getmany(self, wanted, timeout), active
 
     def _fetch_state(self, tp: Any) -> Any:
         """aiokafka 0.14's state of an assigned partition (pinned), or None.
@@ -290,8 +300,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         for every batch.
         """
         try:
-            consumer = self._thread._ensure_consumer()
-            return consumer._subscription.subscription.assignment.state_value(tp)
+            return fetch_state(aiokafka_consumer(self), tp)
         except Exception:  # not assigned (any more)
             return None
 
@@ -358,7 +367,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
     async def _commit_due_offsets(self) -> None:
         while self._offsets_due:
             due, self._offsets_due = self._offsets_due, {}
-            consumer = self._thread._ensure_consumer()
+            consumer = aiokafka_consumer(self)
             offsets = {tp: OffsetAndMetadata(offset, "") for tp, offset in due.items()}
             try:
                 await self._thread.call_thread(consumer.commit, offsets)

@@ -35,6 +35,8 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from rater.compat.aiokafka import member_id
+from rater.compat.faust import aiokafka_consumer
 from rater.config import Settings
 
 log = logging.getLogger(__name__)
@@ -45,9 +47,7 @@ DESCRIBE_TIMEOUT_S = 10.0
 
 def coordinator_member_id(app: Any) -> str:
     """aiokafka 0.14's current member id of the app's consumer ("" when it has none)."""
-    consumer = app.consumer._thread._ensure_consumer()
-    coordinator = getattr(consumer, "_coordinator", None)
-    return "" if coordinator is None else str(coordinator.member_id or "")
+    return member_id(aiokafka_consumer(app.consumer))
 
 
 class StaticMembership:

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,6 +25,7 @@ import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import InvalidProducerEpoch, ProducerFenced
 
+from rater.compat.aiokafka import add_partitions_to_txn
 from rater.config import Settings
 from rater.core import dlq_record
 from rater.core.codec import decode_state, encode_state
@@ -162,6 +163,10 @@ class Counters:
         self.last_commit_us = wall_clock_us()
 
 
+# Called at each named step of a batch (PartitionRater.checkpoint): None in production.
+StepHook = Callable[[str, AIOKafkaProducer], Awaitable[None]]
+
+
 class PartitionRater:
     """Applies input batches for the partitions this worker owns."""
 
@@ -173,8 +178,10 @@ class PartitionRater:
         changelog_topic: str,
         transactions: Transactions,
         clock: Callable[[], int] = wall_clock_us,
+        on_step: StepHook | None = None,
     ) -> None:
         self.settings = settings
+        self.on_step = on_step
         self.tariffs = tariffs
         self.table = table
         self.changelog_topic = changelog_topic
@@ -193,14 +200,17 @@ class PartitionRater:
         self._last_written: dict[int, set[TopicPartition]] = {}  # see _open_partitions
 
     async def checkpoint(self, point: str, producer: AIOKafkaProducer) -> None:
-        """A named step of :meth:`handle`; the crash tests kill the worker at each one.
+        """A named step of :meth:`handle`, handed to the injected :data:`StepHook` if any.
 
+        The crash tests (tests/faults/crashing_worker.py) kill the worker at each.
         ``rated``: batch applied in memory, nothing sent. ``state_written``:
         changelog records handed to the producer, outputs not yet. ``sent``:
         everything sent, not committed. ``committed``: committed, local table
         not yet updated. ``stored``: local table updated, the input offsets
         not yet committed to the consumer group.
         """
+        if self.on_step is not None:
+            await self.on_step(point, producer)
 
     def forget(self, partition: int | None = None) -> None:
         """Drop cached states (all, or one partition's): they may hold uncommitted changes."""
@@ -384,9 +394,7 @@ class PartitionRater:
                 TopicPartition(self.topic_names[topic], partition) for topic in (RATED_CDRS, LEDGER)
             )
         wanted.update(self._last_written.get(partition, ()))
-        manager = producer._txn_manager
-        for tp in sorted(wanted):
-            manager.maybe_add_partition_to_txn(tp)
+        add_partitions_to_txn(producer, wanted)
 
     @staticmethod
     def _group_offsets(

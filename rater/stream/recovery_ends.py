@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from faust.tables import TableManager
 
+from rater.compat.faust import open_table_channels
+
 
 class PromptTableManager(TableManager):
     """Faust's table manager without the 1 s pause before it starts recovery.
@@ -24,5 +26,5 @@ class PromptTableManager(TableManager):
 
     async def on_start(self) -> None:
         if not self.should_stop:
-            await self._update_channels()
+            await open_table_channels(self)
             await self.recovery.start()

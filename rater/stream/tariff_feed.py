@@ -14,6 +14,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from rater.compat.aiokafka import refresh_metadata
 from rater.core.outputs import Output
 from rater.core.processor import Processor
 from rater.core.tariffs import TariffIndex
@@ -48,7 +49,7 @@ class TariffFeed:
         )
         await self._consumer.start()
         # A consumer without subscriptions has no metadata for the topic yet: ask for it.
-        cluster = await self._consumer._client.fetch_all_metadata()
+        cluster = await refresh_metadata(self._consumer)
         partitions = cluster.partitions_for_topic(self.topic)
         if not partitions:
             raise RuntimeError(f"topic {self.topic} does not exist: run `rater topics create`")

@@ -30,6 +30,7 @@ from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
 from faust.transport.consumer import TransactionManager
 
+from rater.compat.aiokafka import producer_id
 from rater.stream.stability import HangingTransaction, TransactionAdmin
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class PartitionTransactions(TransactionManager):
         """Wait until a committed batch's records are stable on every partition it wrote."""
         producer = self.producers[partition]
         admin = await self.admin()
-        await admin.settle(written, producer._txn_manager.producer_id)  # aiokafka 0.14 (pinned)
+        await admin.settle(written, producer_id(producer))
 
     async def committed(
         self, partition: int, tp: TopicPartition, span: tuple[int, int]

@@ -29,7 +29,7 @@ from rater.devkit.localkafka.settings import BrokerSettings
 from rater.devkit.scenario import TARIFFS, build
 from rater.devkit.worker_process import WorkerProcess, free_port
 from rater.stream.topics import ensure_topics
-from tests.integration.test_worker import check, wait_for
+from tests.support.outputs_check import check, wait_for
 from tests.support.stable import open_partitions
 
 DOWN_S = 3.0  # how long the broker stays down: the fault itself, not a wait for anything

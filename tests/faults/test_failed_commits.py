@@ -20,8 +20,8 @@ from rater.config import Settings
 from rater.devkit.inputs import produce_inputs
 from rater.devkit.scenario import TARIFFS, build
 from rater.devkit.worker_process import WorkerProcess
-from tests.integration.test_takeover import check_order_per_tenant
-from tests.integration.test_worker import check, wait_for
+from tests.support.group import check_order_per_tenant
+from tests.support.outputs_check import check, wait_for
 from tests.support.stable import open_partitions
 
 

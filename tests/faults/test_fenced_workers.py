@@ -26,7 +26,7 @@ from rater.devkit.inputs import produce_inputs
 from rater.devkit.localkafka.readback import read_all
 from rater.devkit.scenario import TARIFFS, build
 from rater.devkit.worker_process import WorkerProcess, free_port
-from tests.integration.test_takeover import (
+from tests.support.group import (
     TENANTS,
     Worker,
     assignment,
@@ -34,7 +34,7 @@ from tests.integration.test_takeover import (
     inputs,
     until,
 )
-from tests.integration.test_worker import check, wait_for
+from tests.support.outputs_check import check, wait_for
 from tests.support.stable import open_partitions
 
 FROZEN_S = 20.0  # past the 10 s session: the fault itself, not a wait for anything

@@ -22,8 +22,8 @@ from rater.devkit.localkafka.readback import read_all
 from rater.devkit.scenario import TARIFFS, build
 from rater.devkit.worker_process import WorkerProcess
 from rater.stream.stability import HangingTransaction, TransactionAdmin
-from tests.integration.test_worker import check, wait_for
 from tests.support.hanging import hang_transaction
+from tests.support.outputs_check import check, wait_for
 from tests.support.stable import open_partitions
 
 INJECTED = orjson.dumps({"injected": True})

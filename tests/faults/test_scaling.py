@@ -21,9 +21,9 @@ from pathlib import Path
 from rater.config import Settings
 from rater.devkit.scenario import TARIFFS, build
 from rater.stream.topics import ensure_topics
-from tests.faults.membership import complete_and_equal, holders, more_rated_than, parts
-from tests.faults.membership import static_worker as worker_named
-from tests.integration.test_takeover import inputs
+from tests.support.group import inputs
+from tests.support.membership import complete_and_equal, holders, more_rated_than, parts
+from tests.support.membership import static_worker as worker_named
 
 
 async def test_two_workers_join_mid_run_then_two_leave(settings: Settings, tmp_path: Path) -> None:

@@ -18,7 +18,8 @@ import pytest
 from rater.config import Settings
 from rater.devkit.scenario import TARIFFS, build
 from rater.stream.membership import FENCED_EXIT_CODE
-from tests.faults.membership import (
+from tests.support.group import inputs, until
+from tests.support.membership import (
     complete_and_equal,
     generations,
     holders,
@@ -27,7 +28,6 @@ from tests.faults.membership import (
     rated_count,
     static_worker,
 )
-from tests.integration.test_takeover import inputs, until
 
 
 @pytest.fixture(autouse=True)

@@ -27,7 +27,7 @@ from rater.devkit.inputs import produce_inputs
 from rater.devkit.localkafka.readback import read_all
 from rater.devkit.scenario import TARIFFS, Scenario, build
 from rater.stream.partition import partition_of
-from tests.integration.api_client import (
+from tests.support.api_client import (
     TOKEN,
     ApiWorker,
     call,

@@ -26,7 +26,7 @@ from rater.devkit.inputs import produce_inputs
 from rater.devkit.localkafka.readback import read_all
 from rater.devkit.scenario import TARIFFS, build
 from rater.stream.app import TABLE
-from tests.integration.api_client import ApiWorker, call, metric_samples, ready, until
+from tests.support.api_client import ApiWorker, call, metric_samples, ready, until
 
 FILLER_PER_PARTITION = 15_000  # Faust restores about 9,000 records/s here: seconds of restoring
 BAD_INPUT = [

@@ -28,7 +28,7 @@ from rater.config import Settings
 from rater.devkit.inputs import produce_inputs
 from rater.devkit.scenario import TARIFFS, build
 from rater.web.openapi import openapi
-from tests.integration.api_client import TOKEN, ApiWorker, call, ready, until
+from tests.support.api_client import TOKEN, ApiWorker, call, ready, until
 
 CHECKS = [
     not_a_server_error,

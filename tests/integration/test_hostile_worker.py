@@ -28,7 +28,7 @@ from rater.devkit.inputs import produce_inputs
 from rater.devkit.scenario import TARIFFS, Scenario, build
 from rater.devkit.worker_process import WorkerProcess
 from rater.stream.topics import ensure_topics
-from tests.integration.test_worker import check, wait_for
+from tests.support.outputs_check import check, wait_for
 
 TENANTS = [b"prepaid", b"recharge", b"nce", b"switcher"]
 BIG = b"x" * 200_000

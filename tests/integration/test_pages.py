@@ -23,7 +23,7 @@ from rater.config import Settings
 from rater.devkit.inputs import produce_inputs
 from rater.devkit.localkafka.readback import read_all
 from rater.devkit.scenario import TARIFFS, build
-from tests.integration.api_client import TOKEN, ApiWorker, call, ready, until
+from tests.support.api_client import TOKEN, ApiWorker, call, ready, until
 from tests.support.browser import chromium
 
 pytestmark = pytest.mark.integration

@@ -3,7 +3,7 @@
 Written from the SPEC, not from ``rater/core/engine.py``: ``decimal.Decimal``
 money, ``datetime`` times, plain dicts, no caches, no fast paths, every rule
 spelled out where the SPEC states it. The differential test
-(``tests/unit/test_core_reference_model.py``) feeds it and the engine the same
+(``tests/unit/core/test_reference_model.py``) feeds it and the engine the same
 messages and compares every output record and the state after every step.
 
 Where the SPEC leaves room it follows docs/decisions.md ("Rules where the

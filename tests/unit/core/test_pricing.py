@@ -9,7 +9,7 @@ import pytest
 
 from rater.core.clock import add_months, format_time, month_of, parse_time
 from rater.core.money import format_money, parse_money
-from tests.unit.harness import Harness, dlq_code, one, t
+from tests.support.harness import Harness, dlq_code, one, t
 
 
 @pytest.mark.parametrize(

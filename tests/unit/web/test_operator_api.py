@@ -30,8 +30,8 @@ from rater.stream.app import build_app
 from rater.stream.partition import partition_of
 from rater.web.http import error, json_response, tenant_id_problem, token_guard
 from rater.web.routing import FORWARDED, Router
-from tests.integration.api_client import metric_samples
-from tests.unit import messages as m
+from tests.support import messages as m
+from tests.support.api_client import metric_samples
 
 NOW = parse_time("2025-02-01T00:00:00Z")
 

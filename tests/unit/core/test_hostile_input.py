@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from rater.core.dlq_record import parse_entry
 from rater.core.errors import CODES, INTERNAL_ERROR, Rejected
 from rater.core.messages import decode_cdr, decode_cdr_strictly
-from tests.unit.harness import Harness, on
+from tests.support.harness import Harness, on
 
 CDR = {
     "cdr_id": "c-1",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from tests.unit.harness import Harness, dlq_code, on, one
+from tests.support.harness import Harness, dlq_code, on, one
 
 CDR = {
     "cdr_id": "c1",

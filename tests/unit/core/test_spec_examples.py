@@ -1,7 +1,7 @@
 """Rules of SPEC 5 to 9 that had no example, each through the engine (the Processor).
 
 Every expected figure is worked out in a comment beside it. Default tariff
-(tests/unit/harness.py): outbound to +49, DE, 0.0240 EUR a minute, 60 s steps.
+(tests/support/harness.py): outbound to +49, DE, 0.0240 EUR a minute, 60 s steps.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from rater.core.clock import format_time
-from tests.unit.harness import Harness, dlq_code, on, one, t
+from tests.support.harness import Harness, dlq_code, on, one, t
 
 
 def send(h: Harness, type_: str, at: str, event_id: str, tenant: str = "acme", **fields: Any):

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-_PATH = Path(__file__).resolve().parents[2] / "load" / "memory_soak.py"
-_SPEC = importlib.util.spec_from_file_location("memory_soak", _PATH)
-assert _SPEC is not None and _SPEC.loader is not None
-soak = importlib.util.module_from_spec(_SPEC)
-sys.modules["memory_soak"] = soak  # dataclasses look their module up there
-_SPEC.loader.exec_module(soak)
+from load import memory_soak as soak
 
 
 def curve(points: list[tuple[float, int]]) -> object:

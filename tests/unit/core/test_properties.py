@@ -32,9 +32,9 @@ from rater.core.processor import Processor
 from rater.core.state import ID_WINDOW
 from rater.core.tariffs import TariffIndex
 from rater.core.topics import ACCOUNT_EVENTS, CDRS, OUTPUT_TOPICS, TARIFFS
-from tests.unit import messages as m
+from tests.support import messages as m
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parents[3] / "schemas"
 VALIDATORS = {
     topic: Draft202012Validator(json.loads((SCHEMA_DIR / f"{topic}.json").read_text("utf-8")))
     for topic in OUTPUT_TOPICS

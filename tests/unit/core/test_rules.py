@@ -5,7 +5,7 @@ Default tariff: outbound to +49, DE, 0.0240 EUR a minute, 60 s increments.
 
 from __future__ import annotations
 
-from tests.unit.harness import Harness, on, one
+from tests.support.harness import Harness, on, one
 
 
 def prepaid(credits: str | None = "10", **open_fields) -> Harness:

@@ -12,8 +12,8 @@ from rater.config import Settings
 from rater.core.topics import OUTPUT_TOPICS as OUTPUTS
 from rater.devkit.localkafka.readback import read_all
 from rater.devkit.scenario import Scenario
-from tests.integration.test_takeover import Worker, assignment, check_order_per_tenant, until
-from tests.integration.test_worker import check, outputs
+from tests.support.group import Worker, assignment, check_order_per_tenant, until
+from tests.support.outputs_check import check, outputs
 
 JOINED = re.compile(r"Joined group '[^']+' \(generation (\d+)\)")
 

@@ -30,8 +30,8 @@ from rater.core.processor import Processor
 from rater.core.state import ID_WINDOW, TenantState
 from rater.core.tariffs import TariffIndex
 from rater.core.topics import ACCOUNT_EVENTS, CDRS, TARIFFS
+from tests.support import messages as m
 from tests.support.reference_model import ReferenceModel
-from tests.unit import messages as m
 
 EXAMPLES = int(os.environ.get("RATER_REFERENCE_EXAMPLES", "2000"))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -31,7 +31,7 @@ from rater.dlq.plan import (
     since_ms,
 )
 from rater.dlq.replay import dlq
-from tests.unit.harness import t
+from tests.support.harness import t
 
 PREFIX = "p-"
 SETTINGS = Settings(topic_prefix=PREFIX, partitions=4)
