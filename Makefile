@@ -25,6 +25,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 test-deep: $(STAMP)
@@ -40,6 +41,7 @@ faults: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check rater
+	$(BIN)/mypy
 
 bench-core: $(STAMP)
 	$(BIN)/python -m load core --write docs/benchmarks.md

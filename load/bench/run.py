@@ -84,7 +84,7 @@ from rater.core.topics import ACCOUNT_EVENTS, CDRS, TARIFFS
 from rater.devkit.localkafka.broker import Broker
 from rater.devkit.localkafka.settings import KAFKA_VERSION, BrokerSettings
 from rater.devkit.worker_process import WorkerProcess
-from rater.stream.committed import SEEN_IDS, tenant_of_seen_key
+from rater.stream.store import SEEN_IDS, tenant_of_seen_key
 from rater.stream.topics import TABLE_CHANGELOG, ensure_topics, topic_specs
 
 PARTITIONS = 8

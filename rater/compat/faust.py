@@ -35,7 +35,10 @@ def active_partitions(consumer: Any) -> Any:
 
 async def getmany(consumer: Any, partitions: Any, timeout: float) -> Mapping[Any, list[Any]]:
     """Fetched records of ``partitions``, as Faust's own drain loop asks for them."""
-    return await consumer._getmany(active_partitions=partitions, timeout=timeout)
+    records: Mapping[Any, list[Any]] = await consumer._getmany(
+        active_partitions=partitions, timeout=timeout
+    )
+    return records
 
 
 def to_message(consumer: Any, tp: Any, record: Any) -> Any:

@@ -59,7 +59,7 @@ def _expire_and_warn(state: TenantState, clock: int, emitted: list[Output]) -> N
                     state,
                     "credits_expired",
                     lot.lot_id,
-                    {"lot_id": lot.lot_id, "amount": out.format_money(lot.remaining)},
+                    {"lot_id": lot.lot_id, "amount": format_money(lot.remaining)},
                 )
             )
     for lot in lots:
@@ -72,7 +72,7 @@ def _expire_and_warn(state: TenantState, clock: int, emitted: list[Output]) -> N
                     lot.lot_id,
                     {
                         "lot_id": lot.lot_id,
-                        "amount": out.format_money(lot.remaining),
+                        "amount": format_money(lot.remaining),
                         "expires_at": format_time(lot.expires_at),
                     },
                 )
@@ -105,7 +105,7 @@ def _settle(
         after = state.balance()
     if before > 0 >= after:
         emitted.append(
-            out.notification(state, "balance_zero", ref, {"balance": out.format_money(after)})
+            out.notification(state, "balance_zero", ref, {"balance": format_money(after)})
         )
     should_block = after < 0 and not state.post_usage_active
     if should_block != state.blocked:
@@ -426,8 +426,8 @@ def _apply_account_change(state: TenantState, event: AccountEvent, emitted: list
                 "auto_recharge_succeeded",
                 request_id,
                 {
-                    "amount": out.format_money(fields["amount"]),
-                    "balance": out.format_money(state.balance()),
+                    "amount": format_money(fields["amount"]),
+                    "balance": format_money(state.balance()),
                 },
             )
         )

@@ -312,7 +312,7 @@ def decode_cdr(key: bytes | None, value: bytes | None) -> Cdr:
             cdr.destination_digits = digits
             cdr.started_at = started_at
             cdr.duration_s = duration
-            cdr.key = key  # equal to tenant_id encoded (tested above): not None
+            cdr.key = key  # type: ignore[assignment]  # equal to tenant_id's bytes (tested above)
             return cdr
     cdr = decode_cdr_strictly(key, value)
     if len(_COUNTRIES_SEEN) < 1000:
@@ -340,8 +340,9 @@ def decode_cdr_strictly(key: bytes | None, value: bytes | None) -> Cdr:
         raise _bad("destination", "must be E.164: '+' and 6 to 15 digits", tenant_id)
     started_at = _time(obj, "started_at", tenant_id)
     duration = _int(obj, "duration_s", 0, MAX_DURATION_S, tenant_id)
+    raw_key = tenant_id.encode() if key is None else key  # _tenant_and_key made them equal
     return new_cdr(
-        cdr_id, tenant_id, call_type, plan, origin, match.group(1), started_at, duration, key
+        cdr_id, tenant_id, call_type, plan, origin, match.group(1), started_at, duration, raw_key
     )
 
 

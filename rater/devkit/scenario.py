@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -18,7 +19,7 @@ from rater.core.processor import Processor
 from rater.core.state import TenantState
 from rater.core.tariffs import TariffIndex
 
-TARIFFS = [
+TARIFFS: list[dict[str, Any]] = [
     {
         "tariff_id": "DE-MOB",
         "call_type": "outbound",
@@ -90,7 +91,7 @@ def build(
     expected outputs, so a test that sends them checks them.
     """
     rng = random.Random(seed)
-    wall = parse_time(now)
+    wall = _instant(now)
     processor = Processor(TariffIndex())
     for row in TARIFFS:
         processor.tariff(row["tariff_id"].encode(), orjson.dumps(row), "tariffs", 0, 0)
@@ -132,7 +133,7 @@ def build(
         "nce": {"currency": "EUR", "billing_model": "nce"},
         "switcher": {"currency": "EUR"},
     }
-    start = parse_time("2024-03-01T00:00:00Z")
+    start = _instant("2024-03-01T00:00:00Z")
     for i, (tenant, fields) in enumerate(tenants.items()):
         send(
             "account-events",
@@ -220,3 +221,11 @@ def build(
         send(topic, orjson.loads(value))
     scenario.states = dict(processor.states)
     return scenario
+
+
+def _instant(text: str) -> int:
+    """A fixed RFC 3339 time of this scenario, in µs (a typo here is a bug, not input)."""
+    value = parse_time(text)
+    if value is None:
+        raise ValueError(f"not an RFC 3339 time: {text!r}")
+    return value

@@ -20,6 +20,7 @@ from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, parseaddr
+from typing import Any
 
 from rater.notifier.notice import Notice
 from rater.notifier.render import Rendered
@@ -44,7 +45,7 @@ def message_id(notice: Notice) -> str:
     return f"<{digest}@{MESSAGE_ID_DOMAIN}>"
 
 
-def _header(value: str) -> str | Header:
+def _header(value: str) -> Any:  # str or Header: email takes both (typeshed: str)
     """ASCII as it is; anything else RFC 2047-encoded. A line break is refused (ValueError)."""
     if "\n" in value or "\r" in value:
         raise ValueError(f"line break in header value {value!r}")

@@ -31,7 +31,7 @@ path, unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from operator import attrgetter, gt
 from typing import Any
 
@@ -100,7 +100,7 @@ class Aligner:
         return min(times, default=None)
 
     def release(
-        self, tps: list[Hashable], caught_up: CaughtUp, now: float
+        self, tps: Sequence[Hashable], caught_up: CaughtUp, now: float
     ) -> dict[Hashable, list[Any]]:
         """The records of ``tps`` (one partition of each topic) safe to apply now.
 
@@ -149,7 +149,7 @@ class Aligner:
         return released
 
     def _release_disordered(
-        self, tps: list[Hashable], caught_up: CaughtUp, now: float
+        self, tps: Sequence[Hashable], caught_up: CaughtUp, now: float
     ) -> dict[Hashable, list[Any]]:
         """:meth:`release` when a partition of ``tps`` holds timestamps out of order.
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.types import AppT
 
 from rater.config import Settings
 from rater.core.topics import OUTPUT_TOPICS
-from rater.stream.committed import RocksStates
 from rater.stream.consumer import BatchConsumer, RaterTransport
 from rater.stream.heap_trim import TRIM_INTERVAL_S, heap_trimmer
 from rater.stream.membership import watch_static_membership
@@ -25,6 +24,7 @@ from rater.stream.partition import PartitionRater, StepHook
 from rater.stream.rebalance_seek import RevokedSeekGuard
 from rater.stream.recovery_ends import PromptTableManager
 from rater.stream.rocks_memory import share_one_budget
+from rater.stream.store import RocksStates
 from rater.stream.tariff_feed import TariffFeed
 from rater.stream.transactions import PartitionTransactions
 from rater.stream.worker_status import FaustWorkerStatus
@@ -55,7 +55,9 @@ def build_app(
 
     # Not ReachableEndsConsumer: with recovery ends moved back, a worker resumed after a
     # freeze stopped consuming in 3 of 4 runs (decisions.md "Fenced producers").
-    consumer_class = type("RaterConsumer", (RevokedSeekGuard, BatchConsumer), {"hot_topics": hot})
+    consumer_class: type[BatchConsumer] = type(
+        "RaterConsumer", (RevokedSeekGuard, BatchConsumer), {"hot_topics": hot}
+    )
     transactions_class = type(
         "RaterTransactions",
         (PartitionTransactions,),
@@ -184,8 +186,8 @@ def build_app(
             await producer.stop()
             await router.close()
 
-    app.rater = rater  # type: ignore[attr-defined]
-    app.tariff_feed = feed  # type: ignore[attr-defined]
+    app.rater = rater
+    app.tariff_feed = feed
     return app, rater
 
 
@@ -197,12 +199,12 @@ async def sweep_owned_partitions(app: RaterApp, rater: PartitionRater, ready: An
     sweep each partition this worker holds a transactional producer for,
     exactly as if it were one more batch of that partition.
     """
-    consumer = app.consumer
+    consumer = cast(BatchConsumer, app.consumer)
     if not consumer.flow_active:
         return  # a rebalance is under way; the next tick sweeps
     await ready()
     async with consumer.batch_lock():
-        for partition in sorted(consumer.transactions.producers):
+        for partition in sorted(cast(PartitionTransactions, consumer.transactions).producers):
             try:
                 count = await rater.sweep(partition)
             except Exception:  # the next tick tries again from committed state
@@ -218,21 +220,24 @@ class _LateTransactions:
     def __init__(self, app: RaterApp) -> None:
         self._app = app
 
+    def _now(self) -> PartitionTransactions:
+        return cast(PartitionTransactions, self._app.consumer.transactions)
+
     @property
     def producers(self) -> dict[int, Any]:
-        return self._app.consumer.transactions.producers  # type: ignore[no-any-return]
+        return self._now().producers
 
     async def renew(self, partition: int) -> bool:
-        return await self._app.consumer.transactions.renew(partition)  # type: ignore[no-any-return]
+        return await self._now().renew(partition)
 
     async def drop(self, partition: int) -> None:
-        await self._app.consumer.transactions.drop(partition)
+        await self._now().drop(partition)
 
     async def settle(self, partition: int, written: Any) -> None:
-        await self._app.consumer.transactions.settle(partition, written)
+        await self._now().settle(partition, written)
 
     async def committed(self, partition: int, tp: Any, span: tuple[int, int]) -> bool | None:
-        return await self._app.consumer.transactions.committed(partition, tp, span)  # type: ignore[no-any-return]
+        return await self._now().committed(partition, tp, span)
 
 
 def _start_once(feed: TariffFeed) -> Any:

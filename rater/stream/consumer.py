@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from aiokafka import TopicPartition
 from aiokafka.structs import OffsetAndMetadata
@@ -127,7 +127,7 @@ class StableOffsetsConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         for key in db.keys():  # noqa: SIM118 - an Rdict
             batch.delete(key)
         db.write(batch)
-        recovery = self.app.tables.recovery
+        recovery = cast(Any, self.app.tables).recovery  # TableManager, typed as its protocol
         for offsets in (recovery.active_offsets, recovery.standby_offsets):
             if tp in offsets:
                 offsets[tp] = None  # read from the changelog's start (Recovery._build_offsets)
@@ -284,7 +284,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         about 140 ms old when handed over, with 14 ms between hand-overs).
         """
         if not self.flow_active:
-            await self.wait(self.can_resume_flow)
+            await self.wait(self.can_resume_flow)  # type: ignore[arg-type]  # mode accepts it
         active = active_partitions(self)
         if not active:
             await self.sleep(1)

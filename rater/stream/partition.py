@@ -16,111 +16,57 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.errors import InvalidProducerEpoch, ProducerFenced
 
 from rater.compat.aiokafka import add_partitions_to_txn
 from rater.config import Settings
 from rater.core import dlq_record
-from rater.core.codec import decode_state, encode_state
+from rater.core.codec import encode_state
 from rater.core.errors import INTERNAL_ERROR, NO_TARIFF
 from rater.core.outputs import Output
 from rater.core.processor import Processor
-from rater.core.state import StoredSeenIds, TenantState
+from rater.core.state import StoredSeenIds
 from rater.core.topics import LEDGER, OUTPUT_TOPICS, RATED_CDRS, RATER_DLQ
 from rater.observability.metrics import RaterMetrics
 from rater.stream.batches import RecordBatches
-from rater.stream.committed import CommittedStates, seen_prefix
+from rater.stream.health import (
+    FAILING_AFTER,
+    FENCED,
+    FENCED_WAIT_S,
+    RETRY_FIRST_S,
+    RETRY_MAX_S,
+    Counters,
+    Failing,
+    wall_clock_us,
+)
 from rater.stream.placement import Placement, partition_of
+from rater.stream.store import (
+    TARIFF_DLQ_KEY,
+    CommittedStates,
+    StateCache,
+    applied_key,
+    seen_prefix,
+)
 from rater.stream.tariff_feed import TariffFeed
 
 log = logging.getLogger(__name__)
 
-RETRY_FIRST_S = 0.1  # back-off before a failed partition's next batch, doubled per failure
-RETRY_MAX_S = 5.0
-FAILING_AFTER = 3  # consecutive failures after which the worker reports itself not ready
-# A fenced producer usually means another worker owns the partition now: wait past two
-# heartbeats (1 s) for the rebalance to say so before starting a producer that would fence it.
-FENCED_WAIT_S = 3.0
 # Moving misplaced records to their tenant's partition (docs/decisions.md "Any partitioner")
 # is off: with it on, the outputs of a scenario written by crc32 or fnv-1a differed from the
 # core's in some runs (an ordering defect not found yet), and a wrong bill is worse than a
 # rejection that `rater dlq replay` can resend. Records go to the tenant's murmur2 partition.
 MOVE_MISPLACED = False
-FENCED = (ProducerFenced, InvalidProducerEpoch)
-
-# Where the owner of partition 0 remembers which bad tariff rows it has published.
-# Longer than any tenant id can be in UTF-8 (64 characters), so it never collides.
-TARIFF_DLQ_KEY = b"\x00rater:tariff-dlq-published:" + b"\x00" * 300
-
-
-def applied_key(partition: int) -> bytes:
-    """Where a partition's next input offsets are kept, committed with its state.
-
-    Consumer-group offsets committed in a transaction become readable a moment
-    after the commit returns, so a new owner can be handed older ones; this
-    marker lets it skip what the state already holds, DLQ'd messages included.
-    """
-    return b"\x00rater:applied-offsets:%d:" % partition + b"\x00" * 300
-
-
-def wall_clock_us() -> int:
-    return time.time_ns() // 1000
-
-
-class StateCache(dict[str, TenantState]):
-    """Decoded tenant states of one partition, loaded from the table on first use.
-
-    Every state in it looks its seen ids up in the table (:class:`StoredSeenIds`).
-    """
-
-    def __init__(self, committed: CommittedStates, partition: int) -> None:
-        super().__init__()
-        self._committed = committed
-        self._partition = partition
-
-    def get(self, tenant_id: str, default: Any = None) -> Any:  # type: ignore[override]
-        state = dict.get(self, tenant_id)
-        if state is None:
-            raw = self._committed.get(self._partition, tenant_id.encode())
-            if raw is None:
-                return default
-            state = decode_state(raw)
-            self[tenant_id] = state
-        return state
-
-    def __setitem__(self, tenant_id: str, state: TenantState) -> None:
-        if not isinstance(state.seen, StoredSeenIds):
-            state.seen = self._stored_ids(tenant_id, state.seen)
-        dict.__setitem__(self, tenant_id, state)
-
-    def _stored_ids(self, tenant_id: str, inline: dict[str, int]) -> StoredSeenIds:
-        """The tenant's ids in the table; ids still inline are written with its next change."""
-        prefix = seen_prefix(tenant_id.encode())
-        get, scan, partition = self._committed.get, self._committed.scan, self._partition
-
-        def lookup(key: str) -> int | None:
-            raw = get(partition, prefix + key.encode())
-            return None if raw is None else int(raw)
-
-        def stored() -> Iterator[tuple[str, int]]:
-            start = len(prefix)
-            for key, value in scan(partition, prefix):
-                yield key[start:].decode(), int(value)
-
-        return StoredSeenIds(lookup, stored, inline)
 
 
 class Transactions(Protocol):
     """The partitions' transactional producers (:class:`PartitionTransactions`)."""
 
-    producers: dict[int, AIOKafkaProducer]
+    @property
+    def producers(self) -> dict[int, AIOKafkaProducer]: ...
 
     async def renew(self, partition: int) -> bool: ...
 
@@ -133,34 +79,6 @@ class Transactions(Protocol):
     async def settle(
         self, partition: int, written: Mapping[TopicPartition, tuple[int, int]]
     ) -> None: ...
-
-
-@dataclass
-class Failing:
-    """A partition whose batches keep failing: when it may be tried again, and why."""
-
-    count: int
-    since_us: int
-    retry_at: float
-    error: str
-
-
-@dataclass
-class Counters:
-    """What this worker has committed since it started: the web views' figures."""
-
-    inputs: int = 0
-    batches: int = 0
-    outputs: Counter[str] = field(default_factory=Counter)
-    last_commit_us: int | None = None
-    failed_batches: int = 0
-    renewed_producers: int = 0
-
-    def committed(self, inputs: int, emitted: list[Output]) -> None:
-        self.inputs += inputs
-        self.batches += 1
-        self.outputs.update(topic for topic, _, _ in emitted)
-        self.last_commit_us = wall_clock_us()
 
 
 # Called at each named step of a batch (PartitionRater.checkpoint): None in production.
@@ -632,9 +550,9 @@ class PartitionRater:
         names, count, dumps = self.topic_names, self.settings.partitions, orjson.dumps
         if tariff_dlq is not None:
             emitted = emitted + tariff_dlq[0]
-        for topic, key, value in emitted:
-            where = partition if key is None else partition_of(key, count)
-            batches.add(names[topic], where, key, dumps(value))
+        for topic, out_key, out_value in emitted:
+            where = partition if out_key is None else partition_of(out_key, count)
+            batches.add(names[topic], where, out_key, dumps(out_value))
         outputs = await batches.hand_over()
         self._last_written[partition] = {TopicPartition(*where) for where, _, _ in outputs}
         pending += outputs

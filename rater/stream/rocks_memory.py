@@ -34,7 +34,8 @@ class SharedBudgetOptions(RocksDBOptions):
     def as_options(self) -> rocksdict.Options:
         options = rocksdict.Options(raw_mode=True)
         options.create_if_missing(True)
-        options.set_max_open_files(self.max_open_files)
+        if self.max_open_files is not None:  # None: the process limit is unknown
+            options.set_max_open_files(self.max_open_files)
         options.set_write_buffer_size(self.write_buffer_size)
         options.set_target_file_size_base(self.target_file_size_base)
         options.set_max_write_buffer_number(self.max_write_buffer_number)

@@ -13,6 +13,8 @@ defined; every Kafka since 3.0 serves them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import (
     Boolean,
@@ -219,7 +221,7 @@ class WriteTxnMarkersRequest(Request[WriteTxnMarkersRequest_v1]):
         coordinator_epoch: int,
         commit: bool,
     ) -> None:
-        self._marker = (
+        self._marker: tuple[Any, ...] = (
             producer_id,
             producer_epoch,
             commit,

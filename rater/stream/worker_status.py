@@ -4,7 +4,7 @@ Readiness and "may I answer for this partition" read Faust's rebalance and
 recovery flags: the consumer's flow is active while a table is restored from
 its changelog, so flow alone said "ok" long before the state was there
 (issue 20). States are read from the committed RocksDB values
-(:class:`~rater.stream.committed.RocksStates`), never from the rater's
+(:class:`~rater.stream.store.RocksStates`), never from the rater's
 per-partition cache, which holds uncommitted changes mid-batch. Uses
 faust-streaming 0.15.3's ``app.rebalancing``, ``tables.recovery.in_recovery``
 and ``router.table_metadata`` (pinned).
@@ -13,7 +13,7 @@ and ``router.table_metadata`` (pinned).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from faust.exceptions import ConsumerNotStarted
@@ -21,8 +21,8 @@ from faust.exceptions import ConsumerNotStarted
 from rater.config import Settings
 from rater.core.codec import decode_state
 from rater.core.state import StoredSeenIds, TenantState
-from rater.stream.committed import RocksStates, seen_prefix
-from rater.stream.partition import applied_key, partition_of
+from rater.stream.placement import partition_of
+from rater.stream.store import RocksStates, applied_key, seen_prefix
 
 
 class FaustWorkerStatus:
@@ -118,7 +118,7 @@ class FaustWorkerStatus:
         if raw is None:
             return None
         state = decode_state(raw)
-        state.seen = self._seen_ids(partition, tenant_id, state.seen)
+        state.seen = self._seen_ids(partition, tenant_id, cast(dict[str, int], state.seen))
         return state
 
     def _seen_ids(self, partition: int, tenant_id: str, inline: dict[str, int]) -> StoredSeenIds:

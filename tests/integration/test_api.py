@@ -26,7 +26,7 @@ from rater.core.state import TenantState
 from rater.devkit.inputs import produce_inputs
 from rater.devkit.localkafka.readback import read_all
 from rater.devkit.scenario import TARIFFS, Scenario, build
-from rater.stream.partition import partition_of
+from rater.stream.placement import partition_of
 from tests.support.api_client import (
     TOKEN,
     ApiWorker,

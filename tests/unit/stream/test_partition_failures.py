@@ -9,13 +9,8 @@ import pytest
 from aiokafka.errors import KafkaConnectionError, ProducerFenced
 
 from rater.config import Settings
-from rater.stream.partition import (
-    FAILING_AFTER,
-    FENCED_WAIT_S,
-    RETRY_FIRST_S,
-    RETRY_MAX_S,
-    PartitionRater,
-)
+from rater.stream.health import FAILING_AFTER, FENCED_WAIT_S, RETRY_FIRST_S, RETRY_MAX_S
+from rater.stream.partition import PartitionRater
 
 
 class Producers:

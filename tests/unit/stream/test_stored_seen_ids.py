@@ -21,8 +21,8 @@ from rater.core.processor import Processor
 from rater.core.state import SeenIds, StoredSeenIds
 from rater.core.tariffs import TariffIndex
 from rater.devkit.scenario import TARIFFS, build
-from rater.stream.committed import SEEN_IDS, seen_prefix, tenant_of_seen_key
-from rater.stream.partition import PartitionRater, StateCache
+from rater.stream.partition import PartitionRater
+from rater.stream.store import SEEN_IDS, StateCache, seen_prefix, tenant_of_seen_key
 
 WALL = 2**62  # far beyond every message: nothing is rejected as from the future
 

@@ -27,7 +27,7 @@ from rater.core.state import TenantState
 from rater.core.topics import LEDGER, RATED_CDRS, RATER_DLQ, SERVICE_STATE
 from rater.observability.metrics import RaterMetrics
 from rater.stream.app import build_app
-from rater.stream.partition import partition_of
+from rater.stream.placement import partition_of
 from rater.web.http import error, json_response, tenant_id_problem, token_guard
 from rater.web.routing import FORWARDED, Router
 from tests.support import messages as m

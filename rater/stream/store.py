@@ -1,4 +1,6 @@
-"""Committed tenant states on local disk: one RocksDB (rocksdict) per partition.
+"""Committed tenant states on local disk, and the whole key layout of the tenant table.
+
+One RocksDB (rocksdict) per partition.
 
 Faust's RocksDB store recovers each partition's database from the table's
 changelog from the offset stored in it. The rater writes the changelog itself,
@@ -6,8 +8,8 @@ inside each batch's transaction, so after the commit it writes the same
 records to the partition's database in one atomic write batch together with
 the changelog offset they reached. A crash between the commit and this write
 leaves the older offset, so recovery replays those records: never ahead of
-what is committed, never lost. Uses faust-streaming 0.15.3's
-``_db_for_partition`` (pinned); no Rdict reference is ever kept, since one
+what is committed, never lost. Reaches each partition's database through
+:func:`rater.compat.faust.partition_db`; no Rdict reference is ever kept, since one
 would hold the database's lock when the partition comes back.
 """
 
@@ -19,6 +21,8 @@ from typing import Any, Protocol
 from rocksdict import WriteBatch
 
 from rater.compat.faust import partition_db
+from rater.core.codec import decode_state
+from rater.core.state import StoredSeenIds, TenantState
 
 SEEN_IDS = b"\xff"  # first byte of seen-id keys: never in UTF-8, so after every tenant key
 
@@ -88,3 +92,61 @@ class RocksStates:
             if not key.startswith(prefix):
                 return
             yield key, value
+
+
+# Where the owner of partition 0 remembers which bad tariff rows it has published.
+# Longer than any tenant id can be in UTF-8 (64 characters), so it never collides.
+TARIFF_DLQ_KEY = b"\x00rater:tariff-dlq-published:" + b"\x00" * 300
+
+
+def applied_key(partition: int) -> bytes:
+    """Where a partition's next input offsets are kept, committed with its state.
+
+    Consumer-group offsets committed in a transaction become readable a moment
+    after the commit returns, so a new owner can be handed older ones; this
+    marker lets it skip what the state already holds, DLQ'd messages included.
+    """
+    return b"\x00rater:applied-offsets:%d:" % partition + b"\x00" * 300
+
+
+class StateCache(dict[str, TenantState]):
+    """Decoded tenant states of one partition, loaded from the table on first use.
+
+    Every state in it looks its seen ids up in the table (:class:`StoredSeenIds`).
+    """
+
+    def __init__(self, committed: CommittedStates, partition: int) -> None:
+        super().__init__()
+        self._committed = committed
+        self._partition = partition
+
+    def get(self, tenant_id: str, default: Any = None) -> Any:
+        state = dict.get(self, tenant_id)
+        if state is None:
+            raw = self._committed.get(self._partition, tenant_id.encode())
+            if raw is None:
+                return default
+            state = decode_state(raw)
+            self[tenant_id] = state
+        return state
+
+    def __setitem__(self, tenant_id: str, state: TenantState) -> None:
+        if not isinstance(state.seen, StoredSeenIds):
+            state.seen = self._stored_ids(tenant_id, state.seen)
+        dict.__setitem__(self, tenant_id, state)
+
+    def _stored_ids(self, tenant_id: str, inline: dict[str, int]) -> StoredSeenIds:
+        """The tenant's ids in the table; ids still inline are written with its next change."""
+        prefix = seen_prefix(tenant_id.encode())
+        get, scan, partition = self._committed.get, self._committed.scan, self._partition
+
+        def lookup(key: str) -> int | None:
+            raw = get(partition, prefix + key.encode())
+            return None if raw is None else int(raw)
+
+        def stored() -> Iterator[tuple[str, int]]:
+            start = len(prefix)
+            for key, value in scan(partition, prefix):
+                yield key[start:].decode(), int(value)
+
+        return StoredSeenIds(lookup, stored, inline)
