@@ -3,7 +3,7 @@
 In production the broker and the switches' producers run on other hosts. On
 the one machine of a benchmark they share the worker's cores, and the kernel
 gives each runnable thread its turn: at half the peak the worker got about 0.7
-of a core while records waited for it (docs/benchmarks.md, session 10). Placing
+of a core while records waited for it (docs/benchmark-notes.md, session 10). Placing
 the worker alone on one core and the broker and the bench's own processes on
 the others measures the worker as deployed; it cannot give the others more
 cores than the machine has.

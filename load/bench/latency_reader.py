@@ -5,7 +5,7 @@ Decoding a large committed batch of rated records (a few thousand at once)
 held the producer's pacing for up to a couple of hundred milliseconds, and
 the producer then offered the missed records in one burst. The worker saw
 bursts a real fleet of switches never sends, and each burst made its next
-batch, commit and visible batch larger still (docs/benchmarks.md, session 9).
+batch, commit and visible batch larger still (docs/benchmark-notes.md, session 9).
 
 The process prints ``ready`` once its positions are fixed at the topic's end,
 then, when it has seen ``expected`` latency CDRs or is sent SIGTERM (the

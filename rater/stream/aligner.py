@@ -16,7 +16,7 @@ hold nothing, so the record a hold waits for does arrive.
 its fetch answer stamped A covers the other topic's records that arrived
 before A, not those that arrived with or after it. Judging every held
 record by the newest arrival kept a busy partition's CDRs waiting until a
-fetch happened to bring none (docs/benchmarks.md, session 8).
+fetch happened to bring none (docs/benchmark-notes.md, session 8).
 
 A partition's timestamps can go back in time: a record moved from another
 partition (``placement.py``) keeps its producer's timestamp and lands after

@@ -51,7 +51,7 @@ HOLD_WARNING_S = 30.0  # a hold this long means an input partition is not being 
 # buffer. So the first take gets what came just after the last apply, the
 # second what the broker gathered while it ran, and the third's answer covers
 # the second. Applying after one take held most records a whole batch cycle
-# longer (docs/benchmarks.md, session 9).
+# longer (docs/benchmark-notes.md, session 9).
 COVER_POLLS = 2
 
 

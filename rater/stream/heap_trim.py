@@ -3,7 +3,7 @@
 glibc's malloc keeps freed memory for reuse, in one arena per thread that
 allocated it (Python, aiokafka's buffers, RocksDB's flush and compaction
 threads). During a benchmark drain that freed-but-kept memory grew from 10
-to 40 MiB of the worker's resident size (docs/benchmarks.md, resident
+to 40 MiB of the worker's resident size (docs/benchmark-notes.md, resident
 memory). ``malloc_trim(0)`` returns the free pages of every arena; it takes
 1 to 4 ms.
 """

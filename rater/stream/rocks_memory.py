@@ -7,7 +7,7 @@ CDR id stays a record for the 35-day duplicate window. Here every partition
 shares one LRU cache that also holds the index and filter blocks and is
 charged for the memtables (a write buffer manager), so RocksDB's memory has
 one fixed cap. It was not what made the benchmark's resident size grow
-(docs/benchmarks.md, resident memory); it bounds RocksDB's share for good.
+(docs/benchmark-notes.md, "Why resident memory still grows"); it bounds RocksDB's share for good.
 """
 
 from __future__ import annotations
