@@ -112,7 +112,7 @@ def build_app(
         partitions=settings.partitions,
         key_type=bytes,
         value_type=bytes,
-        # Small write buffers: memtables flush early (docs/benchmark-notes.md); the cache is shared below.
+        # Small write buffers: memtables flush early (benchmark-notes.md); the cache is shared.
         options={"driver": "rocksdict", "write_buffer_size": 2 << 20, "max_write_buffer_number": 2},
     )
     share_one_budget(table.data, settings.rocksdb_memory_mb << 20)
