@@ -12,7 +12,7 @@ moment a ``read_committed`` consumer of ``rated-cdrs`` receives a record the
 restarted process wrote (its producer stamped it after the kill: the killed
 process can write nothing after it). That is done twice, back to back on the
 same broker: with dynamic membership (no ``RATER_INSTANCE_ID``) and with a
-static instance id (decisions.md, "Static group membership"). Between two
+static instance id (decisions.md D46 ("Static group membership")). Between two
 kills the restarted worker rates for ``--settle`` seconds, so every kill
 lands on a worker that is rating, not recovering.
 

@@ -16,7 +16,7 @@ from rater.stream.cli import create_topics_or_fail, topics, worker
 # broker, the demo's mail server, the load generator or the benchmark harness.
 LAZY = {"kafka": "rater.devkit.localkafka.cli", "demo": "rater.devkit.demo"}
 # Tooling that lives in the checkout's `load` package, not in the installed package:
-# listed only where that package sits beside `rater` (docs/decisions.md, "Layout").
+# listed only where that package sits beside `rater` (docs/decisions.md D66 ("Layout")).
 CHECKOUT = {"load": "load.produce", "bench": "load.bench.run"}
 CHECKOUT_ROOT = Path(__file__).resolve().parents[1]
 

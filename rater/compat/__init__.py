@@ -12,8 +12,8 @@ classes. tests/unit/stream/test_compat.py checks that each name still exists,
 and this module refuses to load under versions it was not written for.
 
 pyproject.toml pins both libraries exactly (``==``); this guard catches an
-environment that installed something else anyway (docs/decisions.md,
-"Third-party internals").
+environment that installed something else anyway (docs/decisions.md D69
+("Third-party internals")).
 """
 
 from __future__ import annotations

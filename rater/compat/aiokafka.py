@@ -18,7 +18,7 @@ def add_partitions_to_txn(producer: AIOKafkaProducer, partitions: Iterable[Topic
 
     aiokafka adds a partition when a batch for it is drained; adding them at
     the start of a batch lets the request travel with the first records
-    (docs/decisions.md, "Early AddPartitionsToTxn").
+    (docs/decisions.md D10, "Records go out in batches").
     """
     manager = producer._txn_manager
     for tp in sorted(partitions):

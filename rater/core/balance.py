@@ -20,7 +20,7 @@ def balance_view(state: TenantState) -> dict[str, Any]:
 
     ``pools`` shows the month of the tenant clock (its latest event), not the
     wall clock's: the month the rater would draw from now, replays included
-    (docs/decisions.md, "Operator interfaces").
+    (docs/decisions.md D35 ("Operator interfaces")).
     """
     month = month_of(state.clock)
     pending = state.pending_request

@@ -44,7 +44,7 @@ def record(
 
     ``value_encoding`` and ``key_encoding`` say how ``value`` and ``key`` hold
     the raw bytes (SPEC 8: the key follows the value's rule); null when the
-    record had no value or key (decisions: "DLQ record encodings").
+    record had no value or key (docs/decisions.md D4, "DLQ record").
     """
     key_text, key_encoding = (None, None) if key is None else text_and_encoding(key)
     value_text, value_encoding = (None, None) if value is None else text_and_encoding(value)

@@ -8,8 +8,8 @@ what a ``read_committed`` consumer finds on the output topics. Gauges that
 describe the worker now (lag, owned partitions, blocked tenants) are read at
 scrape time through :class:`~rater.observability.status.WorkerStatus`, off
 the batch path. Topic labels are the SPEC's names, without the deployment's
-prefix, so dashboards do not change with it (docs/decisions.md, "Operator
-interfaces").
+prefix, so dashboards do not change with it (docs/decisions.md D35 ("Operator
+interfaces")).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ also keeps every released record at or below every record left held on the
 other topic, and when that leaves nothing to release while both topics hold
 records, it releases them together up to what both have shown: the rater
 applies a batch in timestamp order, which keeps each tenant's records in
-order (decisions: "Any partitioner"). Partitions in order take the usual
+order (decisions D43 ("Any partitioner")). Partitions in order take the usual
 path, unchanged.
 """
 

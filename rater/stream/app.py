@@ -54,7 +54,7 @@ def build_app(
     client_kwargs = settings.security.client_kwargs()
 
     # Not ReachableEndsConsumer: with recovery ends moved back, a worker resumed after a
-    # freeze stopped consuming in 3 of 4 runs (decisions.md "Fenced producers").
+    # freeze stopped consuming in 3 of 4 runs (decisions.md D31 ("Fenced producers")).
     consumer_class: type[BatchConsumer] = type(
         "RaterConsumer", (RevokedSeekGuard, BatchConsumer), {"hot_topics": hot}
     )
@@ -97,7 +97,7 @@ def build_app(
         },
         datadir=str(settings.data_dir),
         broker_max_poll_records=settings.max_poll_records,
-        # Static membership (decisions.md "Static group membership"): a restarted worker
+        # Static membership (decisions.md D46 ("Static group membership")): a restarted worker
         # with the same id gets its partitions back without a rebalance.
         consumer_group_instance_id=settings.instance_id,
         broker_session_timeout=settings.session_timeout_s,

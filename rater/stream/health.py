@@ -2,7 +2,7 @@
 
 A failed batch drops the partition's producer and waits before the next try,
 longer while it keeps failing; a partition failing :data:`FAILING_AFTER`
-times in a row makes ``/ready`` answer 503 (docs/decisions.md, "Fenced producers").
+times in a row makes ``/ready`` answer 503 (docs/decisions.md D31 ("Fenced producers")).
 """
 
 from __future__ import annotations

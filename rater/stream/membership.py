@@ -1,7 +1,7 @@
 """Static group membership: the older of two processes with one instance id stops.
 
 With ``RATER_INSTANCE_ID`` set the worker is a static member of the group
-(KIP-345, decisions.md "Static group membership"): a restarted worker joins
+(KIP-345, decisions.md D46 ("Static group membership")): a restarted worker joins
 with the same id and the broker hands it the assignment of the process it
 replaces, without a rebalance. When the replaced process is still alive (a
 second copy started by mistake, a pod that was only cut off), the broker

@@ -55,7 +55,7 @@ from rater.stream.tariff_feed import TariffFeed
 
 log = logging.getLogger(__name__)
 
-# Moving misplaced records to their tenant's partition (docs/decisions.md "Any partitioner")
+# Moving misplaced records to their tenant's partition (docs/decisions.md D43 ("Any partitioner"))
 # is off: with it on, the outputs of a scenario written by crc32 or fnv-1a differed from the
 # core's in some runs (an ordering defect not found yet), and a wrong bill is worse than a
 # rejection that `rater dlq replay` can resend. Records go to the tenant's murmur2 partition.
@@ -405,8 +405,8 @@ class PartitionRater:
 
         aiokafka can fail a commit the coordinator did record (its sender dies
         on a connection closed while it looks the coordinator up again); a
-        replay would then double the batch (docs/decisions.md "Fenced
-        producers"). The changelog partition is in every batch, so its
+        replay would then double the batch (docs/decisions.md D31 ("Fenced
+        producers")). The changelog partition is in every batch, so its
         records say which it was. An outcome that cannot be told yet keeps
         the partition failing, and asks again before its next batch
         (:meth:`_resolve_in_doubt`), rather than risk the replay.

@@ -10,7 +10,7 @@ tests/faults/test_scaling.py, when a third worker joined). Nothing is lost
 by leaving the seek: the rebalance under way ends with Faust's recovery
 seeking every partition then assigned to its committed offset, and the
 applied offsets kept with the state skip whatever is fetched twice
-(decisions.md, "Static group membership").
+(decisions.md D46 ("Static group membership")).
 """
 
 from __future__ import annotations

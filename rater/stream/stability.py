@@ -4,7 +4,7 @@ A commit that aiokafka reports as done only says the coordinator accepted
 EndTxn. The markers that make the records readable are written afterwards,
 one per partition the coordinator has in the transaction; a partition whose
 records reached its leader without the coordinator knowing of it (seen on a
-broker restart, docs/decisions.md "Hanging transactions") stays open for
+broker restart, docs/decisions.md D29 ("Hanging transactions")) stays open for
 good: every ``read_committed`` reader of it stops there, and a worker that
 took the next batch would pile its records up behind it.
 

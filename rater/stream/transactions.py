@@ -9,7 +9,7 @@ A producer is started fresh for every owned partition after every
 assignment, not only for newly assigned ones: a worker frozen past its
 session (a GC pause, a stalled VM, SIGSTOP) is given its partitions back
 while another worker fenced its producers in between, and Faust reports no
-partition as revoked or new then (docs/decisions.md "Fenced producers").
+partition as revoked or new then (docs/decisions.md D31 ("Fenced producers")).
 ``InitProducerId`` fences the partition's previous producer and makes the
 coordinator end the transactions it knows of; what it does not know of (a
 hanging transaction) is repaired or refused before the partition's state is

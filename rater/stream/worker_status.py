@@ -75,7 +75,7 @@ class FaustWorkerStatus:
         if not assigned <= set(self.app.consumer.transactions.producers):
             return "rebalancing: transactional producers are starting"
         failing = self.failing()
-        if failing:  # docs/decisions.md "Fenced producers"
+        if failing:  # docs/decisions.md D31 ("Fenced producers")
             return "; ".join(f"partition {p} keeps failing ({error})" for p, error in failing)
         return None
 

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 # SPEC 11: the probes and the scrape need no token; every other path does.
 OPEN_PATHS = frozenset({"/health", "/ready", "/metrics"})
 # The pages' HTML, JS and CSS hold no data; what they show comes from paths behind the
-# token (rater/web/pages.py, docs/decisions.md "What people look at").
+# token (rater/web/pages.py, docs/decisions.md D50 ("What people look at")).
 OPEN_PAGES = frozenset(
     {
         "/dashboard",

@@ -5,7 +5,7 @@ The HTML, JS and CSS are plain files in ``rater/web/dashboard/``,
 step. They hold no data, so they are served without the API token; every
 figure they show comes from a path behind the token (SPEC 11), which the
 page sends as ``Authorization: Bearer`` once the user typed it
-(docs/decisions.md, "What people look at"). Every action of the credits page is a call
+(docs/decisions.md D50 ("What people look at")). Every action of the credits page is a call
 of the operator API (``/tenants/{id}/...``).
 """
 

@@ -5,7 +5,7 @@
 writes. ``/rater/health/`` and ``/rater/stats/`` are kept: the first now
 answers from the same readiness check as ``/ready`` (it said ok while a
 table was still being restored), the second gives what the worker has
-committed since it started (docs/decisions.md, "Operator interfaces").
+committed since it started (docs/decisions.md D35 ("Operator interfaces")).
 """
 
 from __future__ import annotations

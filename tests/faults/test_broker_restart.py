@@ -1,7 +1,7 @@
 """The broker stopped and started while a worker rates: nothing left open, lost or doubled.
 
 A rolling restart or a broker crash once left transactions open for good on
-the partitions the worker writes (docs/decisions.md "Hanging transactions").
+the partitions the worker writes (docs/decisions.md D29 ("Hanging transactions")).
 These tests run a broker of their own (the session broker is shared), stop
 and start it with the worker mid-scenario, sometimes `kill -9` the worker
 too, and then require: every output and changelog partition stable at its

@@ -2,7 +2,7 @@
 
 aiokafka can report a failed commit that the coordinator did record (its
 sender dies on a connection closed while it looks the coordinator up again;
-docs/decisions.md "Fenced producers"). A worker that replayed such a batch
+docs/decisions.md D31 ("Fenced producers")). A worker that replayed such a batch
 would publish its outputs twice; one that skipped a batch that was really
 aborted would lose them. The worker here raises a connection error once at a
 named step of its third batch and must end with exactly the core's outputs.

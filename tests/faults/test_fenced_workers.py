@@ -4,7 +4,7 @@ A worker frozen past its session (SIGSTOP here; a long GC pause or a stalled
 VM in production) loses its partitions to the other worker, whose new
 producers fence its own. When it is resumed and given partitions back, it
 must rate them again within seconds, not fail every batch with
-ProducerFenced (docs/decisions.md "Fenced producers"). The same holds for a
+ProducerFenced (docs/decisions.md D31 ("Fenced producers")). The same holds for a
 producer fenced by hand while nothing else happens.
 """
 

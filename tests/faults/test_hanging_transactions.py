@@ -1,8 +1,8 @@
 """Hanging transactions made on purpose: the rater ends them when it can tell how, else refuses.
 
 A hanging transaction is one the partition's leader holds open while the
-coordinator does not know the partition is in it (docs/decisions.md
-"Hanging transactions"): no timeout or fencing ever ends it, and every
+coordinator does not know the partition is in it (docs/decisions.md D29
+("Hanging transactions")): no timeout or fencing ever ends it, and every
 ``read_committed`` reader of the partition stops there. ``hang_transaction``
 makes one the way a lost AddPartitionsToTxn would.
 """

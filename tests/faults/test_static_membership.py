@@ -5,7 +5,7 @@ gets its partitions back from the broker without a rebalance (its log joins
 the same generation every time), and the outputs still equal the pure
 core's, no id twice. Two processes started with one instance id: the older
 is fenced, says so, and exits; the newer finishes the scenario, and nothing
-is applied twice (decisions.md, "Static group membership").
+is applied twice (decisions.md D46 ("Static group membership")).
 """
 
 from __future__ import annotations

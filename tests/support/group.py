@@ -69,7 +69,7 @@ class Inputs:
             # across the two topics is the order they reach Kafka. A batched producer can
             # retry one partition's batch (NotLeaderForPartition on fresh topics) after a
             # later batch of the other topic landed, and no consumer can undo that
-            # (decisions.md, "Order across the two input topics").
+            # (decisions.md D27 ("Order across the two input topics")).
             await self.producer.send_and_wait(
                 self.settings.topic(topic), value, key=key, timestamp_ms=self.base + self.sent
             )

@@ -6,7 +6,7 @@ transaction, which is why this switches it off for the broker while it
 writes (a dynamic broker setting) and on again after. The producer is told
 the partition is already in its transaction, so it sends no
 AddPartitionsToTxn: exactly what a partition left open by a lost request
-looks like (docs/decisions.md "Hanging transactions").
+looks like (docs/decisions.md D29 ("Hanging transactions")).
 """
 
 from __future__ import annotations

@@ -38,8 +38,8 @@ Amounts are exact (every digit the rater wrote, trailing zeros past the cents
 dropped) and grouped as a reader of the language expects. SPEC 8's
 notification details carry no currency, so the amounts below show no code;
 a record whose details carry an ISO 4217 `currency` gets it, as `12,50 EUR`
-(German) or `EUR 12.50` (English) (docs/decisions.md, "Notifier: amounts
-without a currency").
+(German) or `EUR 12.50` (English) (docs/decisions.md D62 ("Notifier: amounts
+without a currency")).
 """
 
 

@@ -44,8 +44,8 @@ async def outputs(settings: Settings) -> dict[str, list]:
 async def consumed_everything(settings: Settings) -> bool:
     """Whether the group's committed offsets passed the last record of every input partition.
 
-    The worker commits group offsets after a batch's transaction (decisions:
-    "Group offsets outside the transaction"), so by then the outputs of every
+    The worker commits group offsets after a batch's transaction (decisions D19
+    ("Group offsets outside the transaction")), so by then the outputs of every
     input record are committed: reading them now sees all there will be.
     """
     tps = [

@@ -5,8 +5,8 @@ rater needs, and every environment variable set on a rater container is one
 the rater reads. Kubernetes: every manifest is valid against the API schemas
 (``kubernetes-validate``, strict: no unknown fields), and the pieces fit:
 the StatefulSet's headless Service, the instance id from the pod name, the
-probes, the ConfigMap and Secret keys the rater reads (decisions.md,
-"Deployment files are validated, not run").
+probes, the ConfigMap and Secret keys the rater reads (decisions.md D49
+("Deployment files are validated, not run")).
 """
 
 from __future__ import annotations

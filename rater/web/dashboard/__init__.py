@@ -6,7 +6,7 @@ SPEC 11) and what the output TOPICS hold for the whole group (DLQ by code
 with examples, blocked tenants, top-up outcomes, overage, notifications;
 read ``read_committed`` by a :class:`~rater.observability.tail.TopicTail`
 started on the first view). No build step: the HTML and JS are served as
-they are in this folder (docs/decisions.md, "What people look at").
+they are in this folder (docs/decisions.md D50 ("What people look at")).
 """
 
 from __future__ import annotations
