@@ -8,7 +8,7 @@ beside this file. The shell also *overrides* some private methods
 (``Consumer._drain_messages``, ``AIOKafkaConsumerThread._create_worker_consumer``,
 ``ThreadDelegateConsumer._new_consumer_thread``, ``App._new_transport``,
 ``TableManager.on_start``'s ``_update_channels``); those stay in their
-classes. tests/unit/stream/test_compat.py checks that each name still exists,
+classes. tests/unit/compat/test_compat.py checks that each name still exists,
 and this module refuses to load under versions it was not written for.
 
 pyproject.toml pins both libraries exactly (``==``); this guard catches an

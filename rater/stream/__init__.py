@@ -14,8 +14,10 @@ The batch path, in the order a record takes it (docs/architecture.md):
 5. ``transactions.PartitionTransactions``: one transactional producer per
    owned partition; commit, then ``stability.TransactionAdmin.settle`` waits
    until the commit is stable on every partition written.
-6. ``committed.RocksStates``: the committed states written to RocksDB with
-   the changelog offset they reached.
+6. ``store.RocksStates``: the committed states written to RocksDB with
+   the changelog offset they reached; ``health`` counts the batch.
 
-Imports ``rater.core``; never ``rater.devkit`` (the local broker, the demo) or ``load``.
+Imports ``rater.core``, ``rater.config``, ``rater.compat`` (every private access to
+Faust and aiokafka), ``rater.observability`` and ``rater.web`` (to mount the views);
+never ``rater.devkit`` (the local broker, the demo) or ``load``.
 """
