@@ -24,13 +24,10 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 
 from rater.compat.aiokafka import add_partitions_to_txn
 from rater.config import Settings
-from rater.core import dlq_record
-from rater.core.codec import encode_state
-from rater.core.errors import INTERNAL_ERROR, NO_TARIFF
 from rater.core.outputs import Output
 from rater.core.processor import Processor
 from rater.core.state import StoredSeenIds
-from rater.core.topics import LEDGER, OUTPUT_TOPICS, RATED_CDRS, RATER_DLQ
+from rater.core.topics import LEDGER, OUTPUT_TOPICS, RATED_CDRS
 from rater.observability.metrics import RaterMetrics
 from rater.stream.batches import RecordBatches
 from rater.stream.health import (
@@ -44,12 +41,12 @@ from rater.stream.health import (
     wall_clock_us,
 )
 from rater.stream.placement import Placement, partition_of
+from rater.stream.rating import changed_records, in_time_order, rate
 from rater.stream.store import (
     TARIFF_DLQ_KEY,
     CommittedStates,
     StateCache,
     applied_key,
-    seen_prefix,
 )
 from rater.stream.tariff_feed import TariffFeed
 
@@ -259,7 +256,10 @@ class PartitionRater:
         tariffs_checked = False
         while True:
             processor = self._processor(partition)
-            emitted, crashed, no_tariff = self._rate(processor, to_rate, poisoned)
+            records = in_time_order(to_rate, self.events_topic)
+            emitted, crashed, no_tariff = rate(
+                processor, records, poisoned, self.clock(), self.cdrs_topic
+            )
             if crashed is None and not (no_tariff and not tariffs_checked):
                 break
             # Replay the batch from committed state: without the message that crashed, or
@@ -359,7 +359,7 @@ class PartitionRater:
         moved: dict[TopicPartition, tuple[int, int]] | None = None,
     ) -> None:
         """Send outputs and changed states, commit; then update the table."""
-        encoded, journals = self._changed_records(processor)
+        encoded, journals = changed_records(processor)
         encoded.update(extra)
         tariff_dlq = self._tariff_rejections(partition) if partition == 0 else None
         if tariff_dlq is not None:
@@ -437,79 +437,6 @@ class PartitionRater:
             for journal in journals:
                 journal.stored()
         return bool(committed)
-
-    @staticmethod
-    def _changed_records(
-        processor: Processor,
-    ) -> tuple[dict[bytes, bytes | None], list[StoredSeenIds]]:
-        """The changelog records of the batch's changed tenants: states, new and pruned ids."""
-        encoded: dict[bytes, bytes | None] = {}
-        journals = []
-        states = processor.states
-        for tenant in processor.take_dirty():
-            state = states[tenant]
-            key = tenant.encode()
-            encoded[key] = encode_state(state)
-            seen = state.seen
-            if isinstance(seen, StoredSeenIds) and (seen.added or seen.removed):
-                prefix = seen_prefix(key)
-                for seen_key, at in seen.added.items():
-                    encoded[prefix + seen_key.encode()] = b"%d" % at
-                for seen_key in seen.removed:
-                    encoded[prefix + seen_key.encode()] = None
-                journals.append(seen)
-        return encoded, journals
-
-    def _rate(
-        self,
-        processor: Processor,
-        batch: dict[Any, list[Any]],
-        poisoned: dict[tuple[str, int], str],
-    ) -> tuple[list[Output], tuple[tuple[str, int], str] | None, bool]:
-        """Apply a batch in memory: its outputs, the message that crashed, any no_tariff."""
-        emitted: list[Output] = []
-        now = self.clock()
-        no_tariff = False
-        for tp, record in self._in_time_order(batch):
-            apply = processor.cdr if tp.topic == self.cdrs_topic else processor.account_event
-            where = (tp.topic, record.offset)
-            if where in poisoned:
-                emitted.append(
-                    dlq_record.record(
-                        tp.topic,
-                        tp.partition,
-                        record.offset,
-                        record.key,
-                        record.value,
-                        INTERNAL_ERROR,
-                        poisoned[where],
-                        None,
-                    )
-                )
-                continue
-            try:
-                result = apply(record.key, record.value, tp.topic, tp.partition, record.offset, now)
-            except Exception as exc:  # a bug must not stop the partition
-                log.exception("failed on %s:%s:%s", tp.topic, tp.partition, record.offset)
-                return emitted, (where, f"{type(exc).__name__}: {exc}"), no_tariff
-            if result and result[0][0] == RATER_DLQ:
-                no_tariff = no_tariff or result[0][2]["error"]["code"] == NO_TARIFF
-            emitted.extend(result)
-        return emitted, None, no_tariff
-
-    def _in_time_order(self, batch: dict[Any, list[Any]]) -> list[tuple[Any, Any]]:
-        """A batch's records of both input topics, merged by record timestamp.
-
-        Kafka orders each partition, not the two topics against each other; the
-        producers' timestamps are the best order there is. On a tie account
-        events go first, so an account opened with its first CDR is there for it.
-        Each topic's own order is kept (the sort is stable).
-        """
-        merged = [(tp, record) for tp, records in batch.items() for record in records]
-        if len(batch) > 1:
-            events = self.events_topic
-            merged.sort(key=lambda item: (item[1].timestamp, item[0].topic != events))
-        return merged
 
     def _tariff_rejections(self, partition: int) -> tuple[list[Output], bytes] | None:
         """Bad tariff rows not yet published, with the new published-up-to marker."""

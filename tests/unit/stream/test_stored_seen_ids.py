@@ -21,7 +21,7 @@ from rater.core.processor import Processor
 from rater.core.state import SeenIds, StoredSeenIds
 from rater.core.tariffs import TariffIndex
 from rater.devkit.scenario import TARIFFS, build
-from rater.stream.partition import PartitionRater
+from rater.stream.rating import changed_records
 from rater.stream.store import SEEN_IDS, StateCache, seen_prefix, tenant_of_seen_key
 
 WALL = 2**62  # far beyond every message: nothing is rejected as from the future
@@ -97,7 +97,7 @@ def test_stored_ids_bill_exactly_like_ids_in_the_state(
     for offset, message in enumerate(messages):
         got.extend(run_one(processor, message, offset))
         if offset in commits or offset in restarts:
-            encoded, journals = PartitionRater._changed_records(processor)
+            encoded, journals = changed_records(processor)
             store.write(0, encoded, offset)
             for journal in journals:
                 journal.stored()
@@ -105,7 +105,7 @@ def test_stored_ids_bill_exactly_like_ids_in_the_state(
             processor = Processor(index, StateCache(store, 0))
     assert got == expected
 
-    encoded, journals = PartitionRater._changed_records(processor)
+    encoded, journals = changed_records(processor)
     store.write(0, encoded, len(messages))
     for journal in journals:
         journal.stored()
@@ -141,7 +141,7 @@ def test_ids_inline_in_an_older_state_move_to_their_own_records_on_its_next_chan
     fresh = ("cdrs", key, orjson.dumps(orjson.loads(value) | {"cdr_id": "not-seen-before"}))
     processor = Processor(index, StateCache(store, 0))
     assert run_one(processor, fresh, len(messages)) == run_one(alone, fresh, len(messages))
-    encoded, _ = PartitionRater._changed_records(processor)
+    encoded, _ = changed_records(processor)
     store.write(0, encoded, 1)
     changed = key.decode()
     prefix = seen_prefix(changed.encode())
