@@ -113,8 +113,8 @@ async def test_broker_restarts_leave_nothing_open(
             if kill and number == 2:
                 worker.kill()
                 worker.start()
-                # Up before the next outage: a worker whose own start meets an outage past
-                # its 60 s wait for Kafka exits for its supervisor to restart (docs/decisions.md D72).
+                # Up before the next outage: a worker whose own start meets an outage
+                # exits for its supervisor to restart (docs/decisions.md D72).
                 ready(settings.web_port)
         restart(own_broker)
         check(scenario, await wait_for(settings, scenario, worker, timeout=240.0))
