@@ -73,8 +73,9 @@ async def reachable_ends(
     None for a partition that is not a changelog: its end is kept); records
     at or below it are not looked for again, and an end that has nothing to
     read past it becomes ``persisted(tp) + 1``. Within ``wait_s`` or not at
-    all: Faust's recovery gives up on a rebalance after its request timeout,
-    so a broker that does not answer must not hold it here.
+    all: Faust's recovery takes a step that outlasts its request timeout for
+    a stop and ends for good (``Recovery._wait``), so a broker that does not
+    answer must not hold it here.
     """
     todo = {}
     for tp, end in ends.items():
