@@ -195,7 +195,7 @@ def report(modes: list[Mode], command: str, broker: str, rate: float, settle: fl
         "200 tenants); it is killed with SIGKILL and started again at once. Measured: from",
         "the kill to the moment a `read_committed` consumer of `rated-cdrs` receives the",
         "first record the restarted worker wrote. The two modes ran back to back on the",
-        'same broker. Produced by `load/restart_time.py` (decisions.md, "Static group',
+        'same broker. Produced by `python -m load restart` (decisions.md D46, "Static group',
         'membership").',
         "",
         "| | |",

@@ -22,7 +22,7 @@ from rater.stream.heap_trim import TRIM_INTERVAL_S, heap_trimmer
 from rater.stream.membership import watch_static_membership
 from rater.stream.partition import PartitionRater, StepHook
 from rater.stream.rebalance_seek import RevokedSeekGuard
-from rater.stream.recovery_ends import PromptTableManager
+from rater.stream.recovery_ends import PromptTableManager, ReachableEndsConsumer
 from rater.stream.rocks_memory import share_one_budget
 from rater.stream.store import RocksStates
 from rater.stream.tariff_feed import TariffFeed
@@ -53,10 +53,18 @@ def build_app(
     hot = frozenset({settings.topic("cdrs"), settings.topic("account-events")})
     client_kwargs = settings.security.client_kwargs()
 
-    # Not ReachableEndsConsumer: with recovery ends moved back, a worker resumed after a
-    # freeze stopped consuming in 3 of 4 runs (decisions.md D31 ("Fenced producers")).
+    # ReachableEndsConsumer: recovery ends at the last committed changelog record, not
+    # 10 s later (docs/decisions.md D47 ("Restart cost")).
     consumer_class: type[BatchConsumer] = type(
-        "RaterConsumer", (RevokedSeekGuard, BatchConsumer), {"hot_topics": hot}
+        "RaterConsumer",
+        (ReachableEndsConsumer, RevokedSeekGuard, BatchConsumer),
+        {
+            "hot_topics": hot,
+            "changelog_client_kwargs": {
+                "bootstrap_servers": settings.bootstrap_servers,
+                **client_kwargs,
+            },
+        },
     )
     transactions_class = type(
         "RaterTransactions",

@@ -78,7 +78,6 @@ async def test_a_worker_frozen_past_its_session_rates_again_after_it_resumes(
             await until("two members sharing the partitions", both_hold_partitions, 90, both)
             await feed.send(parts[0], TARIFFS)
             for round_ in range(FREEZES):
-                before = stats(b.settings.web_port)["batches_committed"]
                 freeze(b)
                 frozen_at = time.monotonic()
 
@@ -91,7 +90,17 @@ async def test_a_worker_frozen_past_its_session_rates_again_after_it_resumes(
                 await _wait_out(frozen_at, FROZEN_S)
                 resume(b)
                 resumed = time.monotonic()
-                await feed.send(parts[2 + 2 * round_])  # for both once b is back
+
+                async def b_holds_partitions() -> bool:
+                    state, held = await assignment(settings)
+                    return state == "Stable" and bool(held.get(b.client_id))
+
+                # The next part is sent once b holds partitions again: sent earlier, all of
+                # it can be rated by a before the rebalance ends, and b has nothing to commit
+                # (docs/decisions.md D47).
+                await until("the resumed worker holding partitions", b_holds_partitions, 90, both)
+                before = stats(b.settings.web_port)["batches_committed"]
+                await feed.send(parts[2 + 2 * round_])  # b's share can only be rated by b
 
                 async def b_commits_again(before: int = before) -> bool:
                     return stats(b.settings.web_port)["batches_committed"] > before

@@ -22,6 +22,7 @@ from faust.tables.manager import TableManager as _Manager
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer, ConsumerThread, ThreadDelegateConsumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 
 import rater.compat as compat
 
@@ -89,3 +90,40 @@ def test_the_guard_refuses_untested_versions_by_name(monkeypatch: pytest.MonkeyP
 
 def test_the_guard_and_this_test_agree_with_the_pins() -> None:
     assert compat.TESTED == PINNED
+
+
+def test_recovery_waits_for_the_record_at_the_end_the_consumer_gives_less_one() -> None:
+    """What ReachableEndsConsumer relies on (docs/decisions.md D47): Faust takes the
+    recovery ends from ``Consumer.highwaters``, waits for the record at each end - 1, and
+    has a slow fallback (two idle 5 s waits) for an end that no record reaches."""
+    build = inspect.getsource(Recovery._build_highwaters)
+    assert "await consumer.highwaters(*tps)" in build
+    assert "value - 1" in build
+    assert "self._thread.highwaters(" in inspect.getsource(ThreadDelegateConsumer.highwaters)
+    slurp = inspect.getsource(Recovery.__dict__["_slurp_changelogs"].fun)  # a mode ServiceTask
+    assert "Aborted tx until highwater" in slurp
+    assert "timeout=5.0" in slurp
+    assert "self._changelogs = {}" in inspect.getsource(TableManager.__init__)  # the mixin reads it
+
+
+def test_recovery_is_done_once_each_offset_read_reaches_its_end() -> None:
+    app = faust.App("pinned-internals", broker="kafka://127.0.0.1:1")
+    recovery = app.tables.recovery
+    tp = TP("t-tenants-changelog", 0)
+    recovery.active_highwaters.update({tp: 41})  # a moved end of 42: record 41 is the last
+    recovery.active_offsets.update({tp: 40})
+    assert recovery.need_recovery()
+    recovery.active_offsets[tp] = 41
+    assert not recovery.need_recovery()
+
+
+def test_the_table_manager_pause_prompt_table_manager_skips_is_all_it_adds() -> None:
+    """PromptTableManager.on_start is Faust's without the 1 s sleep."""
+    source = inspect.getsource(TableManager.on_start)
+    body = [line.strip() for line in source.splitlines()[2:] if line.strip()]
+    assert body == [
+        "await self.sleep(1.0)",
+        "if not self.should_stop:",
+        "await self._update_channels()",
+        "await self.recovery.start()",
+    ]
