@@ -46,11 +46,10 @@ FAILING_AFTER = 3  # consecutive failures after which the worker reports itself 
 # A fenced producer usually means another worker owns the partition now: wait past two
 # heartbeats (1 s) for the rebalance to say so before starting a producer that would fence it.
 FENCED_WAIT_S = 3.0
-# Moving misplaced records to their tenant's partition (docs/decisions.md "Any partitioner")
-# is off: with it on, the outputs of a scenario written by crc32 or fnv-1a differed from the
-# core's in some runs (an ordering defect not found yet), and a wrong bill is worse than a
-# rejection that `rater dlq replay` can resend. Records go to the tenant's murmur2 partition.
-MOVE_MISPLACED = False
+# Records of tenants living on another partition are moved there, not rated here (SPEC 11;
+# docs/decisions.md "Any partitioner"); the aligner keeps each tenant's order with the copies.
+# Off, they would be rated here against no state (rejected as unknown_account).
+MOVE_MISPLACED = True
 FENCED = (ProducerFenced, InvalidProducerEpoch)
 
 # Where the owner of partition 0 remembers which bad tariff rows it has published.
