@@ -227,6 +227,8 @@ class Aligner:
         counts = {
             tp: self._proven(tp, tps, stamps[tp], kinds[tp], answered, shown) for tp in holding
         }
+        if not any(counts.values()):
+            return {}  # the usual state while a copy waits: no need to go on
         lowest_all = {tp: lowest_from(stamps[tp], [True] * len(stamps[tp])) for tp in holding}
         lowest_here = {
             tp: lowest_from(stamps[tp], [kind is None for kind in kinds[tp]]) for tp in holding
