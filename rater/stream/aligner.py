@@ -18,30 +18,55 @@ before A, not those that arrived with or after it. Judging every held
 record by the newest arrival kept a busy partition's CDRs waiting until a
 fetch happened to bring none (docs/benchmark-notes.md, session 8).
 
-A partition's timestamps can go back in time: a record moved from another
-partition (``placement.py``) keeps its producer's timestamp and lands after
-newer ones. While a partition holds such records ("disordered"), the release
-also keeps every released record at or below every record left held on the
-other topic, and when that leaves nothing to release while both topics hold
-records, it releases them together up to what both have shown: the rater
-applies a batch in timestamp order, which keeps each tenant's records in
-order (decisions D43 ("Any partitioner")). Partitions in order take the usual
-path, unchanged.
+Moved copies (``placement.py``, SPEC 11) break the premise of "shown": a
+record's timestamp says when its producer wrote it, and a partition's
+records come in that order, except a copy, appended when its original was
+moved, after newer records. So "the other topic has shown a newer time"
+proves nothing about the copies still to come, and a copy is released only
+once the other topic's partition was found caught up after the copy arrived
+(so the copies moved with it or before it have been taken), or has shown a
+copy from the same source partition with a newer time (a source moves its
+records in order). The records of a tenant written where it lives never
+wait for copies: those are other tenants' (docs/decisions.md D43).
+Partitions holding no copy take the usual path, unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from operator import attrgetter, gt
+from operator import attrgetter
 from typing import Any
+
+from rater.stream.placement import MOVED_FROM
 
 INFINITY = float("inf")
 _TIMESTAMP = attrgetter("timestamp")
+_HEADERS = attrgetter("headers")
+UNREADABLE_SOURCE = -1  # a copy whose header names no partition: only "caught up" releases it
 
 # Of a partition with an empty buffer: the stamp of the fetch answer that found
 # it with nothing more to fetch (INFINITY: nothing can come), or None if it may
 # still have records to give.
 CaughtUp = Callable[[Hashable], float | None]
+
+
+def moved_from(headers: Sequence[tuple[str, bytes]]) -> int | None:
+    """The partition a moved copy was moved from (its ``rater-moved-from`` header), or None."""
+    for key, value in headers:
+        if key == MOVED_FROM:
+            try:
+                return int(value.rsplit(b":", 2)[1])
+            except (ValueError, IndexError):
+                return UNREADABLE_SOURCE
+    return None
+
+
+def lowest_from(stamps: list[float], counted: list[bool]) -> list[float]:
+    """Per index i, and one past the end: the lowest of ``stamps[i:]`` that are counted."""
+    lowest = [INFINITY] * (len(stamps) + 1)
+    for i in range(len(stamps) - 1, -1, -1):
+        lowest[i] = min(lowest[i + 1], stamps[i]) if counted[i] else lowest[i + 1]
+    return lowest
 
 
 class Aligner:
@@ -53,8 +78,14 @@ class Aligner:
         self._released_ts: dict[Hashable, float] = {}
         self._held_since: dict[Hashable, float] = {}
         self._next_offset: dict[Hashable, int] = {}
-        self._top: dict[Hashable, float] = {}  # newest timestamp held, per partition
-        self._disordered: set[Hashable] = set()  # holding a record older than one before it
+        # Only while a partition holds a moved copy: per held record, the partition it
+        # was moved from, None for a record its producer wrote here.
+        self._sources: dict[Hashable, list[int | None]] = {}
+        # Per partition and source partition: the newest timestamp of a copy taken from it.
+        self._copy_tops: dict[Hashable, dict[int, float]] = {}
+        # Partitions a held copy waits to find caught up: the consumer keeps taking
+        # their records, however many they hold (consumer.BatchConsumer._next_records).
+        self.awaited: set[Hashable] = set()
 
     def first_offsets(self) -> dict[Hashable, int]:
         """The first held offset of each partition: where to fetch again after a :meth:`clear`."""
@@ -67,8 +98,9 @@ class Aligner:
         self._released_ts.clear()
         self._held_since.clear()
         self._next_offset.clear()
-        self._top.clear()
-        self._disordered.clear()
+        self._sources.clear()
+        self._copy_tops.clear()
+        self.awaited.clear()
 
     def held(self, tp: Hashable) -> int:
         return len(self._held.get(tp, ()))
@@ -86,13 +118,24 @@ class Aligner:
             buffer = self._held.setdefault(tp, [])
             if not buffer:
                 self._held_since[tp] = now
-            top = self._top.get(tp, -INFINITY) if buffer else -INFINITY
-            stamps = list(map(_TIMESTAMP, records))  # loops in C: this runs for every record
-            if stamps[0] < top or any(map(gt, stamps, stamps[1:])):
-                self._disordered.add(tp)
-            self._top[tp] = max(top, max(stamps))
+            # loops in C: most producers send no headers, so this is all a fetch costs
+            sources = self._copies_in(tp, records) if any(map(_HEADERS, records)) else None
+            if sources is not None or tp in self._sources:
+                held = self._sources.setdefault(tp, [None] * len(buffer))
+                held.extend(sources or [None] * len(records))
             buffer.extend(records)
             self._arrived.setdefault(tp, []).extend([arrived] * len(records))
+
+    def _copies_in(self, tp: Hashable, records: list[Any]) -> list[int | None] | None:
+        """Per record, the partition it was moved from (None: none is a copy)."""
+        sources = [moved_from(record.headers) for record in records]
+        if sources.count(None) == len(sources):
+            return None
+        tops = self._copy_tops.setdefault(tp, {})
+        for source, record in zip(sources, records, strict=True):
+            if source is not None and record.timestamp > tops.get(source, -INFINITY):
+                tops[source] = record.timestamp
+        return sources
 
     def holding_since(self) -> float | None:
         """When the longest current hold began (monotonic seconds), or None: for warnings."""
@@ -109,10 +152,13 @@ class Aligner:
         for a partition holding nothing, at or below the newest it released,
         unless it arrived before that partition was last found caught up.
         Each partition's records are released in order, up to the first that
-        is not safe.
+        is not safe. A partition holding a moved copy takes
+        :meth:`_release_with_copies`.
         """
-        if self._disordered and not self._disordered.isdisjoint(tps):
-            return self._release_disordered(tps, caught_up, now)
+        if self._sources and not self._sources.keys().isdisjoint(tps):
+            return self._release_with_copies(tps, caught_up, now)
+        if self.awaited:
+            self.awaited.difference_update(tps)
         cut = INFINITY  # the timestamp bound of partitions holding records or not caught up
         covered: list[tuple[float, float]] = []  # caught up: (timestamp bound, answer stamp)
         for tp in tps:
@@ -148,69 +194,59 @@ class Aligner:
                 self._held_since[tp] = now
         return released
 
-    def _release_disordered(
+    def _release_with_copies(
         self, tps: Sequence[Hashable], caught_up: CaughtUp, now: float
     ) -> dict[Hashable, list[Any]]:
-        """:meth:`release` when a partition of ``tps`` holds timestamps out of order.
+        """:meth:`release` when a partition of ``tps`` holds a moved copy.
 
-        A record is released only at or below the newest timestamp each other
-        partition holds and every timestamp that partition keeps held, so no
-        held record is older than one released before it; the rules for a
-        partition holding nothing are those of :meth:`release`. That can
-        leave nothing to release (``[300, 150]`` against ``[200]``: 200 waits
-        for 150, which waits behind 300): then every partition of ``tps``
-        holds records, and each releases up to its last record at or below
-        the newest timestamp all of them have shown (200: 300 and 150, and
-        200), together; the partition that showed the least always has one.
+        A record is released only with proof, against each other partition
+        Q of ``tps``, that Q's records it must follow have been taken:
+        - Q was found caught up by a fetch answer after the record arrived;
+        - or, for a record written here, Q has shown a timestamp at or above
+          its own (held, or the last released): Q's records written here with
+          older times were appended before that one;
+        - or, for a copy, Q has shown a copy from the same source partition
+          with a newer time: a source moves its records in offset order, one
+          committed transaction after another, so the older copies of that
+          tenant on Q were appended before it.
+        And no record Q keeps held may be older than it, or as old (ties go
+        together, account events first, as in any batch): for a record
+        written here, among Q's records written here; for a copy, among all
+        of Q's (the copy's tenant can have only copies here). Each partition
+        releases its longest prefix that meets both, computed together.
         """
-        cut = INFINITY
-        covered: list[tuple[float, float]] = []
-        holding = []
+        answered = {tp: caught_up(tp) for tp in tps}
+        self.awaited.difference_update(tps)
+        holding = [tp for tp in tps if self._held.get(tp)]
+        stamps = {tp: list(map(_TIMESTAMP, self._held[tp])) for tp in holding}
+        kinds = {tp: self._sources.get(tp) or [None] * len(stamps[tp]) for tp in holding}
+        shown = {}  # the newest timestamp each has shown: held, or the last released
         for tp in tps:
-            if self._held.get(tp):
-                holding.append(tp)
-                continue
-            released_ts = self._released_ts.get(tp, -INFINITY)
-            answered = caught_up(tp)
-            if answered is None:
-                cut = min(cut, released_ts)
-            else:
-                covered.append((released_ts, answered))
-        counts = {tp: len(self._held[tp]) for tp in holding}
-        lowest = {}  # per holding partition: the lowest timestamp from each index on
-        for tp in holding:
-            suffix = [INFINITY] * (counts[tp] + 1)
-            for i in range(counts[tp] - 1, -1, -1):
-                suffix[i] = min(suffix[i + 1], self._held[tp][i].timestamp)
-            lowest[tp] = suffix
+            last = self._released_ts.get(tp, -INFINITY)
+            shown[tp] = max(max(stamps[tp]), last) if tp in stamps else last
+        counts = {
+            tp: self._proven(tp, tps, stamps[tp], kinds[tp], answered, shown) for tp in holding
+        }
+        if not any(counts.values()):
+            return {}  # the usual state while a copy waits: no need to go on
+        lowest_all = {tp: lowest_from(stamps[tp], [True] * len(stamps[tp])) for tp in holding}
+        lowest_here = {
+            tp: lowest_from(stamps[tp], [kind is None for kind in kinds[tp]]) for tp in holding
+        }
         changed = True
-        while changed:
+        while changed:  # counts only shrink, so this ends
             changed = False
             for tp in holding:
-                limit = cut
-                for other in holding:
-                    if other != tp:
-                        limit = min(limit, self._top[other], lowest[other][counts[other]])
+                others = [other for other in holding if other != tp]
                 count = 0
-                for record, arrived in zip(
-                    self._held[tp][: counts[tp]], self._arrived[tp], strict=False
-                ):
-                    stamp = record.timestamp
-                    if stamp > limit:
-                        break
-                    if covered and not all(stamp <= ts or arrived < at for ts, at in covered):
+                for stamp, source in zip(stamps[tp][: counts[tp]], kinds[tp], strict=False):
+                    lowest = lowest_here if source is None else lowest_all
+                    if any(stamp >= lowest[other][counts[other]] for other in others):
                         break
                     count += 1
                 if count < counts[tp]:
                     counts[tp] = count
                     changed = True
-        if len(holding) == len(tps) > 1 and not any(counts.values()):
-            # Each waits on the other (see the docstring): release together what every
-            # partition has shown up to, with whatever stands before it in its partition.
-            bound = min(self._top[tp] for tp in holding)
-            for tp in holding:
-                stamps = [record.timestamp for record in self._held[tp]]
-                counts[tp] = max((i + 1 for i, ts in enumerate(stamps) if ts <= bound), default=0)
         released: dict[Hashable, list[Any]] = {}
         for tp in holding:
             count = counts[tp]
@@ -220,14 +256,40 @@ class Aligner:
             released[tp] = buffer[:count]
             del buffer[:count]
             del self._arrived[tp][:count]
+            sources = self._sources.get(tp)
+            if sources is not None:
+                del sources[:count]
+                if sources.count(None) == len(sources):
+                    del self._sources[tp]  # no copy held: the usual path again
             self._released_ts[tp] = released[tp][-1].timestamp
             self._held_since[tp] = now
-            self._disordered.discard(tp)
-            top = -INFINITY
-            for record in buffer:  # what stays held: its newest, and whether in order
-                if record.timestamp < top:
-                    self._disordered.add(tp)
-                else:
-                    top = record.timestamp
-            self._top[tp] = top
         return released
+
+    def _proven(
+        self,
+        tp: Hashable,
+        tps: Sequence[Hashable],
+        stamps: list[float],
+        kinds: list[int | None],
+        answered: dict[Hashable, float | None],
+        shown: dict[Hashable, float],
+    ) -> int:
+        """How many of ``tp``'s held records, from the first, have the proof of
+        :meth:`_release_with_copies` against every other partition of ``tps``."""
+        others = [other for other in tps if other != tp]
+        for i, (stamp, source, arrived) in enumerate(
+            zip(stamps, kinds, self._arrived[tp], strict=True)
+        ):
+            for other in others:
+                at = answered[other]
+                if at is not None and arrived < at:
+                    continue
+                if source is None:
+                    if stamp <= shown[other]:
+                        continue
+                elif stamp < self._copy_tops.get(other, {}).get(source, -INFINITY):
+                    continue
+                if source is not None:
+                    self.awaited.add(other)
+                return i
+        return len(stamps)

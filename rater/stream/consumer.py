@@ -290,7 +290,11 @@ class BatchConsumer(faust_aiokafka.Consumer):
             await self.sleep(1)
             return {}, active
         aligner = self.aligner()
-        wanted = {tp for tp in active if aligner.held(tp) < DRAIN_HELD_BELOW} or active
+        # a partition a held moved copy waits on is drained however much it holds: the
+        # copy waits for it to be caught up (Aligner.awaited)
+        wanted = {
+            tp for tp in active if aligner.held(tp) < DRAIN_HELD_BELOW or tp in aligner.awaited
+        } or active
         return await getmany(self, wanted, timeout), active
 
     def _fetch_state(self, tp: Any) -> Any:
@@ -331,6 +335,10 @@ class BatchConsumer(faust_aiokafka.Consumer):
             return None
         end, answered = state.lso, state.timestamp
         if end is None or end < 0 or answered is None or state.position < end:
+            return None
+        if state.highwater is not None and state.highwater > end:
+            # a transaction is undecided there: its records (moved copies, whose commit
+            # markers reach partitions one by one) may still become readable
             return None
         return float(answered)
 

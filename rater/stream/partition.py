@@ -52,11 +52,10 @@ from rater.stream.tariff_feed import TariffFeed
 
 log = logging.getLogger(__name__)
 
-# Moving misplaced records to their tenant's partition (docs/decisions.md D43 ("Any partitioner"))
-# is off: with it on, the outputs of a scenario written by crc32 or fnv-1a differed from the
-# core's in some runs (an ordering defect not found yet), and a wrong bill is worse than a
-# rejection that `rater dlq replay` can resend. Records go to the tenant's murmur2 partition.
-MOVE_MISPLACED = False
+# Records of tenants living on another partition are moved there, not rated here (SPEC 11;
+# docs/decisions.md D43 ("Any partitioner")); the aligner keeps each tenant's order with
+# the copies. Off, they would be rated here against no state (rejected as unknown_account).
+MOVE_MISPLACED = True
 
 
 class Transactions(Protocol):

@@ -19,7 +19,9 @@ moved".
   one source partition reach the tenant's partition in the order they were
   written; with one partitioner all of a tenant's records of a topic come
   from one source partition. The timestamp is kept, so the tenant's
-  partition merges them with the other topic by time as it merges any record.
+  partition merges them with the other topic by time as it merges any record;
+  its aligner releases a copy only once the other topic's older copies have
+  been fetched (``aligner.py``: a copy lands after newer records).
 - Cost: records already at home cost one dictionary probe each, looped in
   C, and the batch is passed on as it is; only a batch with misplaced (or
   never seen) keys is gone through record by record.

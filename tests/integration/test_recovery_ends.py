@@ -13,8 +13,8 @@ import time
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from rater.localkafka.admin import TopicFactory
 
+from rater.devkit.localkafka.admin import TopicFactory
 from rater.stream.recovery_ends import reachable_ends
 
 pytestmark = pytest.mark.integration

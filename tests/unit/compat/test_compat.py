@@ -14,6 +14,7 @@ from importlib.metadata import version
 import faust
 import pytest
 from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.consumer.subscription_state import TopicPartitionState
 from aiokafka.producer.message_accumulator import MessageAccumulator
 from aiokafka.producer.transaction_manager import TransactionManager
 from faust.stores.rocksdb import Store
@@ -77,6 +78,9 @@ def test_the_instance_attributes_read_directly_are_still_set() -> None:
     assert "self.active_offsets" in recovery_init and "self.standby_offsets" in recovery_init
     accumulator = inspect.getsource(TransactionManager.__init__)
     assert "self._txn_partitions" in accumulator
+    # a partition's fetch state, read by BatchConsumer._caught_up (compat.aiokafka.fetch_state)
+    state_init = inspect.getsource(TopicPartitionState.__init__)
+    assert all(f"self.{name} = " in state_init for name in ("lso", "highwater", "timestamp"))
 
 
 def test_the_guard_refuses_untested_versions_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
