@@ -302,7 +302,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile one extra pass")
     parser.add_argument("--write", metavar="FILE", help="write the markdown report there")
     args = parser.parse_args(argv)
-    command = shlex.join([".venv/bin/python", "load/bench_core.py", *sys.argv[1:]])
+    command = shlex.join(
+        [".venv/bin/python", "-m", "load", "core", *(sys.argv[1:] if argv is None else argv)]
+    )
     rng = random.Random(args.seed)
 
     started = time.perf_counter()
@@ -357,7 +359,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         "Cost of the core per CDR, end to end: decode the raw message, rate, pay, and",
         "`orjson.dumps` every output (`proc.cdr(...)` in `rater/core/processor.py`), over",
-        "distinct CDRs; no Kafka, Faust or state store. Produced by `load/bench_core.py`.",
+        "distinct CDRs; no Kafka, Faust or state store. Produced by `python -m load core`.",
         "",
         "| | |",
         "|---|---|",

@@ -160,7 +160,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tenants", type=int, default=10_000)
     parser.add_argument("--write", metavar="FILE", help="write the markdown report there")
     args = parser.parse_args(argv)
-    command = shlex.join([".venv/bin/python", "load/memory_soak.py", *sys.argv[1:]])
+    command = shlex.join(
+        [".venv/bin/python", "-m", "load", "soak", *(sys.argv[1:] if argv is None else argv)]
+    )
     options = replace(Options(), cdrs=args.cdrs, tenants=args.tenants, runs=1)
     work = Path(tempfile.mkdtemp(prefix="rater-soak-"))
     with bench_broker() as (bootstrap, broker, _pid):

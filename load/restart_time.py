@@ -236,7 +236,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--write", metavar="FILE", help="write the markdown report there")
     parser.add_argument("--only", choices=["dynamic", "static"], help="measure one mode only")
     args = parser.parse_args(argv)
-    command = shlex.join([".venv/bin/python", "load/restart_time.py", *sys.argv[1:]])
+    command = shlex.join(
+        [".venv/bin/python", "-m", "load", "restart", *(sys.argv[1:] if argv is None else argv)]
+    )
     work = Path(tempfile.mkdtemp(prefix="rater-restart-"))
     modes = [
         Mode("dynamic (no RATER_INSTANCE_ID)", None),
