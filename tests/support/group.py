@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
@@ -21,6 +21,7 @@ from rater.config import Settings
 from rater.core.topics import OUTPUT_TOPICS as OUTPUTS
 from rater.devkit.scenario import Scenario
 from rater.devkit.worker_process import WorkerProcess
+from tests.support.outputs_check import group_offsets
 
 INPUTS = ("cdrs", "account-events")
 TENANTS = ("prepaid", "recharge", "nce", "switcher")  # one per partition of 4
@@ -108,24 +109,14 @@ async def assignment(settings: Settings) -> tuple[str, dict[str, set[int]]]:
 
 async def committed_and_end(settings: Settings) -> tuple[dict, dict]:
     """The group's committed offsets and the end offsets of every input partition."""
-    tps = [
-        TopicPartition(settings.topic(name), p)
-        for name in INPUTS
-        for p in range(settings.partitions)
-    ]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    await admin.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(settings.app_id, partitions=tps)
-    finally:
-        await admin.close()
+    committed = await group_offsets(settings)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
     await consumer.start()
     try:
-        end = await consumer.end_offsets(tps)
+        end = await consumer.end_offsets(list(committed))
     finally:
         await consumer.stop()
-    return {tp: committed[tp].offset if tp in committed else -1 for tp in tps}, end
+    return {tp: -1 if offset is None else offset for tp, offset in committed.items()}, end
 
 
 async def until(

@@ -15,6 +15,7 @@ from jsonschema import Draft202012Validator
 
 from rater.config import Settings
 from rater.core.topics import OUTPUT_TOPICS as OUTPUTS
+from rater.core.topics import TENANT_INPUTS
 from rater.devkit.localkafka.readback import read_all
 from rater.devkit.scenario import Scenario
 from rater.devkit.worker_process import WorkerProcess
@@ -32,7 +33,23 @@ SCHEMAS = {
     name: Draft202012Validator(json.loads((Path("schemas") / f"{name}.json").read_text()))
     for name in OUTPUTS
 }
-INPUTS = ("cdrs", "account-events")
+INPUTS = TENANT_INPUTS
+
+
+async def group_offsets(settings: Settings) -> dict[TopicPartition, int | None]:
+    """The worker group's committed offset of every input partition (None: none yet)."""
+    tps = [
+        TopicPartition(settings.topic(name), p)
+        for name in INPUTS
+        for p in range(settings.partitions)
+    ]
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(settings.app_id, partitions=tps)
+    finally:
+        await admin.close()
+    return {tp: committed[tp].offset if tp in committed else None for tp in tps}
 
 
 async def outputs(settings: Settings) -> dict[str, list]:
@@ -48,17 +65,7 @@ async def consumed_everything(settings: Settings) -> bool:
     ("Group offsets outside the transaction")), so by then the outputs of every
     input record are committed: reading them now sees all there will be.
     """
-    tps = [
-        TopicPartition(settings.topic(name), p)
-        for name in INPUTS
-        for p in range(settings.partitions)
-    ]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    await admin.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(settings.app_id, partitions=tps)
-    finally:
-        await admin.close()
+    committed = await group_offsets(settings)
     # Past the last record, not the log end: records moved to their tenant's partition are
     # written in transactions, so a partition can end in a commit marker (SPEC 11).
     past_last: dict[TopicPartition, int] = {}
@@ -67,8 +74,8 @@ async def consumed_everything(settings: Settings) -> bool:
             tp = TopicPartition(record.topic, record.partition)
             past_last[tp] = max(past_last.get(tp, 0), record.offset + 1)
     return all(
-        tp not in past_last or (tp in committed and committed[tp].offset >= past_last[tp])
-        for tp in tps
+        tp not in past_last or (offset is not None and offset >= past_last[tp])
+        for tp, offset in committed.items()
     )
 
 
