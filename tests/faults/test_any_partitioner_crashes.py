@@ -10,7 +10,6 @@ an aborted copy is invisible under read_committed and its original is moved agai
 
 from __future__ import annotations
 
-import signal
 import zlib
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from rater.devkit.partitioners import librdkafka_crc32
 from rater.devkit.scenario import TARIFFS, build
 from rater.devkit.worker_process import WorkerProcess
 from tests.integration.test_any_partitioner import check_moves, misplaced
+from tests.support.crash import crash_at
 from tests.support.outputs_check import check, wait_for
 
 
@@ -35,17 +35,7 @@ async def test_kill_9_at_a_step_of_a_batch_that_moves_records(
     settings = replace(settings, max_poll_records=25)
     scenario = build(cdrs_per_tenant=30, seed=zlib.crc32(point.encode()) % 1000)
     await produce_inputs(settings, scenario.messages, TARIFFS, place=librdkafka_crc32)
-    crashing = WorkerProcess(
-        settings,
-        tmp_path / "crash.log",
-        module="tests.faults.crashing_worker",
-        env={"RATER_CRASH_AT": point, "RATER_CRASH_AFTER": "3"},
-    )
-    crashing.start()
-    try:
-        assert crashing.wait(timeout=120) == -signal.SIGKILL, crashing.log_path.read_text()
-    finally:
-        crashing.kill()
+    crash_at(settings, tmp_path / "crash.log", point, 3, 120)
     survivor = WorkerProcess(settings, tmp_path / "worker.log")
     survivor.start()
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import zlib
 from collections import Counter
 from dataclasses import replace
@@ -14,6 +13,7 @@ from rater.config import Settings
 from rater.devkit.inputs import produce_inputs
 from rater.devkit.scenario import TARIFFS, build
 from rater.devkit.worker_process import WorkerProcess
+from tests.support.crash import crash_at
 from tests.support.outputs_check import check, committed_rated, uncommitted_records, wait_for
 
 
@@ -31,17 +31,7 @@ async def test_kill_9_mid_scenario_loses_and_doubles_nothing(
     resent = build(cdrs_per_tenant=60, seed=11, resend=10)  # + the first 10 messages again
     half = len(scenario.messages) // 2
     await produce_inputs(settings, scenario.messages[:half], TARIFFS)
-    crashing = WorkerProcess(
-        settings,
-        tmp_path / "crash.log",
-        module="tests.faults.crashing_worker",
-        env={"RATER_CRASH_AT": "sent", "RATER_CRASH_AFTER": "2"},
-    )
-    crashing.start()
-    try:
-        assert crashing.wait(timeout=180) == -signal.SIGKILL, crashing.log_path.read_text()
-    finally:
-        crashing.kill()
+    crash_at(settings, tmp_path / "crash.log", "sent", 2, 180)
     assert await uncommitted_records(settings) > 0, "the kill left no open transaction"
     assert await committed_rated(settings) < len(scenario.expected["rated-cdrs"])
     await produce_inputs(settings, scenario.messages[half:])
@@ -78,17 +68,7 @@ async def test_kill_9_at_each_step_of_a_batch(
     settings = replace(settings, max_poll_records=25)
     scenario = build(cdrs_per_tenant=40, seed=zlib.crc32(point.encode()) % 1000)
     await produce_inputs(settings, scenario.messages, TARIFFS)
-    crashing = WorkerProcess(
-        settings,
-        tmp_path / "crash.log",
-        module="tests.faults.crashing_worker",
-        env={"RATER_CRASH_AT": point, "RATER_CRASH_AFTER": "3"},
-    )
-    crashing.start()
-    try:
-        assert crashing.wait(timeout=180) == -signal.SIGKILL, crashing.log_path.read_text()
-    finally:
-        crashing.kill()
+    crashing = crash_at(settings, tmp_path / "crash.log", point, 3, 180)
     assert f"crashing at {point}" in crashing.log_path.read_text()
     # the kill came mid-scenario: work left to do, and an open transaction to abort
     assert await committed_rated(settings) < len(scenario.expected["rated-cdrs"])
