@@ -48,7 +48,6 @@ import platform
 import shlex
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -83,7 +82,7 @@ from rater.core.tariffs import TariffIndex
 from rater.core.topics import ACCOUNT_EVENTS, CDRS, TARIFFS
 from rater.devkit.localkafka.broker import Broker
 from rater.devkit.localkafka.settings import KAFKA_VERSION, BrokerSettings
-from rater.devkit.worker_process import WorkerProcess
+from rater.devkit.worker_process import WorkerProcess, free_port_pair
 from rater.stream.store import SEEN_IDS, tenant_of_seen_key
 from rater.stream.topics import TABLE_CHANGELOG, ensure_topics, topic_specs
 
@@ -226,21 +225,6 @@ class IndexResult:
 
 
 # ------------------------------------------------------------------------------ the broker
-
-
-def free_port_pair() -> int:
-    """A port whose successor is free too (the broker's controller takes port + 1)."""
-    for _ in range(50):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        with socket.socket() as other:
-            try:
-                other.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no two adjacent free ports")
 
 
 @contextlib.contextmanager

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from rater.devkit.localkafka.broker import Broker
 from rater.devkit.localkafka.readback import read_all
 from rater.devkit.localkafka.settings import BrokerSettings
 from rater.devkit.scenario import TARIFFS, build
-from rater.devkit.worker_process import WorkerProcess, free_port
+from rater.devkit.worker_process import WorkerProcess, free_port, free_port_pair
 from rater.stream.topics import ensure_topics
 from tests.support.outputs_check import check, wait_for
 from tests.support.stable import open_partitions
@@ -38,22 +37,10 @@ RESTARTS_PER_RUN = 4
 RUNS = [(False, 11), (True, 12), (True, 13)]
 
 
-def _free_pair() -> int:
-    """A port whose next port is free too (the broker's controller listens there)."""
-    for _ in range(50):
-        port = free_port()
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free pair of ports")
-
-
 @pytest.fixture(scope="module")
 def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    broker = Broker(BrokerSettings(port=_free_pair(), data_dir=tmp_path_factory.mktemp("kafka")))
+    data_dir = tmp_path_factory.mktemp("kafka")
+    broker = Broker(BrokerSettings(port=free_port_pair(), data_dir=data_dir))
     broker.start(timeout=180.0)
     try:
         yield broker
